@@ -20,12 +20,12 @@ demo: $(STAMP)
 	$(VENV)/bin/overnet demo --shared $(SHARED)
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check overnet tests benchmarks
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check overnet tests benchmarks
-	$(VENV)/bin/ruff format --check overnet tests benchmarks
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,19 @@
+"""Image I/O and conversions (numpy + Pillow only)."""
+
+from overnet.imaging.io import (
+    IMAGE_SUFFIXES,
+    float_to_uint8,
+    is_image_path,
+    open_image,
+    read_rgb8,
+    write_image_atomic,
+)
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "float_to_uint8",
+    "is_image_path",
+    "open_image",
+    "read_rgb8",
+    "write_image_atomic",
+]
