@@ -67,5 +67,93 @@ def demo(shared: Path) -> None:
     click.echo(format_info(describe(weights)))
 
 
+def _torch_predictor(weights: Path, scale: float | None, device: str):
+    """NCHW float32 numpy -> NCHW float32 numpy through the PyTorch model."""
+    import torch
+
+    from overnet.weights import load_model
+
+    model = load_model(weights, scale, device=device)
+
+    def predict(batch):
+        with torch.inference_mode():
+            return model(torch.from_numpy(batch).to(device)).float().cpu().numpy()
+
+    return model.config, predict
+
+
+@main.command("eval")
+@click.option(
+    "--weights",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Checkpoint (.pth/.pth.tar/.safetensors).",
+)
+@click.option(
+    "--data",
+    "data_dirs",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    required=True,
+    help="Dataset folder (repeat for several).",
+)
+@click.option("--scale", type=int, default=None, help="Scale (default: the weights').")
+@click.option(
+    "--protocol",
+    type=click.Choice(["paper", "standard"]),
+    default="paper",
+    show_default=True,
+    help="paper: float output (upstream); standard: output rounded to uint8 first.",
+)
+@click.option("--backend", type=click.Choice(["torch"]), default="torch", show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="torch device (cpu, cuda).")
+@click.option(
+    "--save-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write SR images here (PNG, 8-bit).",
+)
+@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None)
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path), default=None)
+@click.option("--compare-paper/--no-compare-paper", default=True, show_default=True)
+@click.option("--progress/--no-progress", default=True)
+@_friendly_errors
+def eval_(
+    weights,
+    data_dirs,
+    scale,
+    protocol,
+    backend,
+    device,
+    save_dir,
+    json_path,
+    csv_path,
+    compare_paper,
+    progress,
+) -> None:
+    """PSNR/SSIM on the Y channel (border = scale) for each image and dataset."""
+    from overnet.eval import discover, evaluate
+    from overnet.eval.report import format_table, write_csv, write_json
+
+    config, predict = _torch_predictor(weights, scale, device)
+    if not float(config.scale).is_integer():
+        raise click.BadParameter("evaluation needs an integer scale", param_hint="--scale")
+    results, failed = [], 0
+    for folder in data_dirs:
+        dataset = discover(folder, int(config.scale))
+        result = evaluate(dataset, predict, protocol, save_dir, progress)
+        click.echo(format_table(result, compare_paper))
+        click.echo()
+        results.append(result)
+        failed += len(result.failed)
+    if json_path:
+        write_json(results, json_path)
+    if csv_path:
+        write_csv(results, csv_path)
+    if failed:
+        click.echo(f"{failed} image(s) failed; see the table above", err=True)
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     main()

@@ -99,9 +99,10 @@ def evaluate_sample(
             result.notes += [f"LR: {n}" for n in lr_notes]
             if (lr.shape[0] * scale, lr.shape[1] * scale) != hr.shape[:2]:
                 raise InputError(
-                    f"LR {sample.lr_path} is {lr.shape[0]}x{lr.shape[1]}; x{scale} gives "
-                    f"{lr.shape[0] * scale}x{lr.shape[1] * scale} but HR {sample.hr_path} "
-                    f"(cropped to a multiple of {scale}) is {hr.shape[0]}x{hr.shape[1]}"
+                    f"LR {sample.lr_path} is {lr.shape[0]}x{lr.shape[1]}; at x{scale} that is "
+                    f"{lr.shape[0] * scale}x{lr.shape[1] * scale}, which does not match HR "
+                    f"{sample.hr_path} ({hr.shape[0]}x{hr.shape[1]} after cropping to a "
+                    f"multiple of {scale})"
                 )
         x = (lr.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
         start = time.perf_counter()
@@ -139,11 +140,18 @@ def evaluate(
     from tqdm import tqdm
 
     results = []
-    bar = tqdm(dataset.samples, desc=f"{dataset.name} x{dataset.scale}", unit="img",
-               file=sys.stderr, disable=not progress, leave=False)
+    bar = tqdm(
+        dataset.samples,
+        desc=f"{dataset.name} x{dataset.scale}",
+        unit="img",
+        file=sys.stderr,
+        disable=not progress,
+        leave=False,
+    )
     for sample in bar:
         results.append(
             evaluate_sample(sample, dataset.scale, predict, protocol, dataset.name, save_dir)
         )
-    return DatasetResult(dataset.name, dataset.layout, dataset.scale, protocol, results,
-                         list(dataset.notes))
+    return DatasetResult(
+        dataset.name, dataset.layout, dataset.scale, protocol, results, list(dataset.notes)
+    )

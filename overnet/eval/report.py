@@ -18,10 +18,15 @@ def _fmt(value: float, digits: int) -> str:
 
 def format_table(result: DatasetResult, compare_paper: bool = True) -> str:
     """Per-image rows, the mean, and the paper's figure with the difference."""
-    head = (f"{'image':<20} {'PSNR-Y':>8} {'SSIM-Y':>8} {'PSNR-RGB':>9} "
-            f"{'bicubic':>8} {'bic SSIM':>8} {'time s':>7}")
-    lines = [f"{result.name} x{result.scale} ({result.layout} layout, {result.protocol} protocol)",
-             head, "-" * len(head)]
+    head = (
+        f"{'image':<20} {'PSNR-Y':>8} {'SSIM-Y':>8} {'PSNR-RGB':>9} "
+        f"{'bicubic':>8} {'bic SSIM':>8} {'time s':>7}"
+    )
+    lines = [
+        f"{result.name} x{result.scale} ({result.layout} layout, {result.protocol} protocol)",
+        head,
+        "-" * len(head),
+    ]
     for r in result.images:
         if r.error:
             lines.append(f"{r.name:<20} FAILED: {r.error}")
@@ -58,16 +63,37 @@ def write_json(results: list[DatasetResult], path: Path) -> None:
 
 
 def write_csv(results: list[DatasetResult], path: Path) -> None:
-    fields = ["dataset", "scale", "protocol", "name", "psnr_y", "ssim_y", "psnr_rgb",
-              "bicubic_psnr_y", "bicubic_ssim_y", "seconds", "error"]
+    fields = [
+        "dataset",
+        "scale",
+        "protocol",
+        "name",
+        "psnr_y",
+        "ssim_y",
+        "psnr_rgb",
+        "bicubic_psnr_y",
+        "bicubic_ssim_y",
+        "seconds",
+        "error",
+    ]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields)
     writer.writeheader()
     for res in results:
         for r in res.images:
-            writer.writerow({"dataset": res.name, "scale": res.scale, "protocol": res.protocol,
-                             "name": r.name, "psnr_y": r.psnr_y, "ssim_y": r.ssim_y,
-                             "psnr_rgb": r.psnr_rgb, "bicubic_psnr_y": r.bicubic_psnr_y,
-                             "bicubic_ssim_y": r.bicubic_ssim_y, "seconds": r.seconds,
-                             "error": r.error or ""})
+            writer.writerow(
+                {
+                    "dataset": res.name,
+                    "scale": res.scale,
+                    "protocol": res.protocol,
+                    "name": r.name,
+                    "psnr_y": r.psnr_y,
+                    "ssim_y": r.ssim_y,
+                    "psnr_rgb": r.psnr_rgb,
+                    "bicubic_psnr_y": r.bicubic_psnr_y,
+                    "bicubic_ssim_y": r.bicubic_ssim_y,
+                    "seconds": r.seconds,
+                    "error": r.error or "",
+                }
+            )
     path.write_text(buf.getvalue())
