@@ -155,5 +155,115 @@ def eval_(
         sys.exit(1)
 
 
+def _parse_hw(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    try:
+        h, w = (int(v) for v in value.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"expected HxW such as 180x320, got {value!r}") from None
+    if h < 1 or w < 1:
+        raise click.BadParameter(f"height and width must be positive, got {value!r}")
+    return h, w
+
+
+@main.command()
+@click.option(
+    "--weights",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Checkpoint to export (.pth/.pth.tar/.safetensors).",
+)
+@click.option("--format", "fmt", type=click.Choice(["onnx"]), default="onnx", show_default=True)
+@click.option("--scale", type=float, default=None, help="Scale baked into the graph.")
+@click.option("--fp16", is_flag=True, help="float16 weights/activations, float32 I/O.")
+@click.option("--opset", type=int, default=None, help="ONNX opset (default 18).")
+@click.option("--dynamic-batch/--static-batch", default=True, show_default=True)
+@click.option("--static-shape", default=None, metavar="HxW", help="Fix the input H and W.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.option(
+    "--validate/--no-validate",
+    default=True,
+    show_default=True,
+    help="Compare with PyTorch in onnxruntime (and OpenVINO) before writing.",
+)
+@click.option(
+    "--sample-image",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A real LR image for validation (a built-in pattern otherwise).",
+)
+@_friendly_errors
+def export(
+    weights,
+    fmt,
+    scale,
+    fp16,
+    opset,
+    dynamic_batch,
+    static_shape,
+    output,
+    overwrite,
+    validate,
+    sample_image,
+) -> None:
+    """Export WEIGHTS to ONNX: input `lr` Nx3xHxW float32 RGB [0,1], output `sr`."""
+    from overnet.export import DEFAULT_OPSET, export_onnx
+
+    result = export_onnx(
+        weights,
+        output,
+        scale=scale,
+        fp16=fp16,
+        opset=opset or DEFAULT_OPSET,
+        dynamic_batch=dynamic_batch,
+        static_shape=_parse_hw(static_shape),
+        overwrite=overwrite,
+        validate=validate,
+        sample_image=sample_image,
+    )
+    meta = result.metadata
+    click.echo(
+        f"wrote {result.path} ({meta.precision}, x{meta.scale:g}, upscale {meta.upscale}, "
+        f"opset {meta.opset}, {sum(result.node_counts.values())} nodes)"
+    )
+    if result.validation is not None:
+        click.echo(result.validation.format())
+    for note in result.notes:
+        click.echo(f"note: {note}")
+
+
+@main.command()
+@click.argument("model", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option(
+    "--weights",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Compare numerically against these PyTorch weights.",
+)
+@click.option("--sample-image", type=click.Path(path_type=Path), default=None)
+@_friendly_errors
+def check(model, weights, sample_image) -> None:
+    """Check an exported MODEL.onnx: checker, TensorRT lint, runtimes (vs --weights)."""
+    from overnet.export.validate import validate_onnx
+
+    reference = None
+    if weights is not None:
+        from overnet.weights import load_model
+
+        reference = load_model(weights)
+    report = validate_onnx(model, reference, sample_image=sample_image)
+    if report.metadata:
+        m = report.metadata
+        click.echo(
+            f"{model}: {m.precision}, x{m.scale:g}, upscale {m.upscale}, opset {m.opset}, "
+            f"source sha256 {m.source_sha256[:12] or '-'}"
+        )
+    click.echo(report.format())
+    if not report.passed or report.lint_problems:
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     main()

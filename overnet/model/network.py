@@ -210,18 +210,24 @@ class OverNet(nn.Module):
     def forward(self, x: torch.Tensor, scale: float | None = None) -> torch.Tensor:
         scale = self.config.scale if scale is None else check_scale(scale, self.upscale)
         size = target_size(x, scale)
-        x = self.sub_mean(x)
-        skip = x
-        features = self.entry_1(x)
+        skip = self.sub_mean(x)
+        out = self.reconstruct(self.body_features(skip), size) + resize_bicubic(skip, size)
+        return self.add_mean(out)
+
+    def body_features(self, centered: torch.Tensor) -> torch.Tensor:
+        """Mean-subtracted LR (NCHW) -> F-channel body features at LR resolution."""
+        features = self.entry_1(centered)
         outputs = _dense3(
             features,
             (self.GDG1, self.GDG2, self.GDG3),
             (self.reduction1, self.reduction2, self.reduction3),
         )
         fused = self.reduction(torch.cat(outputs, dim=1))
-        body = self.res_scale(fused) + self.x_scale(self.Global_skip(features))
-        out = self.exit1(self.upsample(body, size)) + resize_bicubic(skip, size)
-        return self.add_mean(out)
+        return self.res_scale(fused) + self.x_scale(self.Global_skip(features))
+
+    def reconstruct(self, body: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """Overscale, resize to ``size`` and project to RGB (before the skip and mean)."""
+        return self.exit1(self.upsample(body, size))
 
 
 def weight_norm_convs(model: OverNet) -> list[nn.Conv2d]:

@@ -1,0 +1,14 @@
+"""Export OverNet to ONNX (fp32/fp16) and TensorRT engines."""
+
+from overnet.export.metadata import INPUT_NAME, OUTPUT_NAME, ModelMetadata
+from overnet.export.onnx_export import DEFAULT_OPSET, ExportError, ExportResult, export_onnx
+
+__all__ = [
+    "DEFAULT_OPSET",
+    "INPUT_NAME",
+    "OUTPUT_NAME",
+    "ExportError",
+    "ExportResult",
+    "ModelMetadata",
+    "export_onnx",
+]
