@@ -56,7 +56,7 @@ def info(weights: Path | None, scale: float | None, as_json: bool) -> None:
 )
 @_friendly_errors
 def demo(shared: Path) -> None:
-    """Run the main job on a built-in default (upstream x2 weights when available)."""
+    """Describe the upstream x2 model and evaluate it on Set5 (from --shared when present)."""
     from overnet.info import describe, format_info
 
     weights = shared / "weights" / "OverNet_x2.pth.tar"
@@ -65,6 +65,24 @@ def demo(shared: Path) -> None:
         click.echo(format_info(describe(None)))
         return
     click.echo(format_info(describe(weights)))
+    set5 = shared / "data" / "Set5"
+    if set5.is_dir():
+        click.echo()
+        ctx = click.get_current_context()
+        ctx.invoke(
+            eval_,
+            weights=weights,
+            data_dirs=(set5,),
+            scale=None,
+            protocol="paper",
+            backend="torch",
+            device="cpu",
+            save_dir=None,
+            json_path=None,
+            csv_path=None,
+            compare_paper=True,
+            progress=True,
+        )
 
 
 def _torch_predictor(weights: Path, scale: float | None, device: str):
