@@ -13,7 +13,7 @@ import numpy as np
 
 from overnet.errors import InputError, OverNetError
 from overnet.eval.datasets import Dataset, Sample
-from overnet.imaging import float_to_uint8, read_rgb8, write_image_atomic
+from overnet.imaging import float_to_uint8, read_rgb8, rgb8_to_nchw, write_image_atomic
 from overnet.metrics import imresize, psnr_rgb, psnr_y, ssim_y
 
 #: NCHW float32 RGB [0, 1] batch -> NCHW float32 SR batch.
@@ -104,9 +104,8 @@ def evaluate_sample(
                     f"{sample.hr_path} ({hr.shape[0]}x{hr.shape[1]} after cropping to a "
                     f"multiple of {scale})"
                 )
-        x = (lr.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
         start = time.perf_counter()
-        sr = np.asarray(predict(np.ascontiguousarray(x)))[0].transpose(1, 2, 0)
+        sr = np.asarray(predict(rgb8_to_nchw(lr)))[0].transpose(1, 2, 0)
         result.seconds = time.perf_counter() - start
         if sr.shape != hr.shape:
             raise InputError(f"model output {sr.shape} does not match HR {hr.shape}")

@@ -77,11 +77,10 @@ def sample_pattern(height: int = 47, width: int = 61) -> np.ndarray:
 def _load_sample(path: str | Path | None) -> tuple[str, np.ndarray]:
     if path is None:
         return "pattern", sample_pattern()
-    from overnet.imaging import read_rgb8
+    from overnet.imaging import read_rgb8, rgb8_to_nchw
 
     rgb, _ = read_rgb8(path)
-    rgb = rgb[:96, :96]  # a crop keeps the check quick
-    return Path(path).stem, (rgb.astype(np.float32) / 255.0).transpose(2, 0, 1)[None].copy()
+    return Path(path).stem, rgb8_to_nchw(rgb[:96, :96])  # a crop keeps the check quick
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:

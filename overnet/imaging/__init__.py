@@ -6,6 +6,7 @@ from overnet.imaging.io import (
     is_image_path,
     open_image,
     read_rgb8,
+    rgb8_to_nchw,
     write_image_atomic,
 )
 
@@ -15,5 +16,6 @@ __all__ = [
     "is_image_path",
     "open_image",
     "read_rgb8",
+    "rgb8_to_nchw",
     "write_image_atomic",
 ]

@@ -82,3 +82,8 @@ def write_image_atomic(img: Image.Image, path: str | Path, **save_kwargs) -> Pat
 def float_to_uint8(img: np.ndarray) -> np.ndarray:
     """Float [0, 1] -> uint8 with round-half-up and clipping (how SR outputs are saved)."""
     return np.clip(np.floor(img * 255.0 + 0.5), 0, 255).astype(np.uint8)
+
+
+def rgb8_to_nchw(rgb: np.ndarray) -> np.ndarray:
+    """HWC uint8 RGB -> contiguous 1x3xHxW float32 in [0, 1] (the network's input)."""
+    return np.ascontiguousarray((rgb.astype(np.float32) / 255.0).transpose(2, 0, 1)[None])
