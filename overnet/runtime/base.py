@@ -1,0 +1,141 @@
+"""The backend-neutral session interface: NCHW float32 [0, 1] in, NCHW float32 out."""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from overnet.config import output_size
+from overnet.errors import InputError
+
+PRECISIONS = ("fp32", "fp16", "bf16")
+
+
+@dataclass
+class SessionInfo:
+    """What actually runs: filled from the runtime after the session is created."""
+
+    backend: str
+    device: str
+    precision: str
+    scale: float
+    upscale: int | None  # None when the model file does not record it
+    model: str = ""
+    providers: list[str] = field(default_factory=list)
+    threads: int | None = None
+    #: input (height, width) limits; None = unbounded (TensorRT engines have a profile)
+    min_hw: tuple[int, int] = (1, 1)
+    max_hw: tuple[int, int] | None = None
+    max_batch: int | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        """One line such as ``openvino on CPU (fp32, 2 threads), x2``."""
+        extra = [self.precision]
+        if self.threads:
+            extra.append(f"{self.threads} threads")
+        if self.providers:
+            extra.append("providers " + ",".join(self.providers))
+        return f"{self.backend} on {self.device} ({', '.join(extra)}), x{self.scale:g}"
+
+
+class Session(ABC):
+    """An opened model. ``run`` maps an Nx3xHxW float32 RGB [0, 1] batch to Nx3xH'xW'.
+
+    Sessions are context managers; ``close`` releases the runtime's memory. ``last_run_s``
+    holds the wall time of the latest ``run`` call (conversion included).
+    """
+
+    info: SessionInfo
+    last_run_s: float = float("nan")
+
+    def run(self, batch: Any) -> np.ndarray:
+        """Run one batch; returns a new float32 NCHW array (values not clipped)."""
+        self._check_open()
+        batch = self._check_batch(batch)
+        start = time.perf_counter()
+        out = self._run(batch)
+        self.last_run_s = time.perf_counter() - start
+        return out
+
+    __call__ = run
+
+    @abstractmethod
+    def _run(self, batch: Any) -> np.ndarray: ...
+
+    def close(self) -> None:
+        """Release the runtime objects; ``run`` raises afterwards."""
+        self._closed = True
+
+    @property
+    def closed(self) -> bool:
+        return getattr(self, "_closed", False)
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+        n, c, h, w = input_shape
+        oh, ow = output_size(h, w, self.info.scale)
+        return n, c, oh, ow
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else self.info.describe()
+        return f"<{type(self).__name__} {state}>"
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise InputError("this session is closed; open a new one with open_session()")
+
+    def _check_batch(self, batch: Any) -> Any:
+        """Validate layout and size; numpy inputs become contiguous float32."""
+        shape = tuple(getattr(batch, "shape", ()))
+        if len(shape) != 4 or shape[1] != 3:
+            raise InputError(
+                f"expected an Nx3xHxW RGB batch (NCHW float32 in [0, 1]), got shape {shape}; "
+                "convert HWC images with overnet.imaging.rgb8_to_nchw or use Upscaler"
+            )
+        n, _, h, w = shape
+        info = self.info
+        if n < 1 or h < info.min_hw[0] or w < info.min_hw[1]:
+            raise InputError(
+                f"input {h}x{w} (batch {n}) is below the model minimum "
+                f"{info.min_hw[0]}x{info.min_hw[1]}"
+            )
+        if info.max_hw is not None and (h > info.max_hw[0] or w > info.max_hw[1]):
+            raise InputError(
+                f"input {h}x{w} is outside the {info.backend} profile (max "
+                f"{info.max_hw[0]}x{info.max_hw[1]}); tile it (Upscaler does) or rebuild "
+                "the engine with a larger --max shape"
+            )
+        if info.max_batch is not None and n > info.max_batch:
+            raise InputError(
+                f"batch {n} is above the {info.backend} profile maximum {info.max_batch}"
+            )
+        if isinstance(batch, np.ndarray):
+            if not np.issubdtype(batch.dtype, np.floating):
+                raise InputError(
+                    f"expected float32 values in [0, 1], got dtype {batch.dtype}; "
+                    "divide integer images by their maximum (255 or 65535) first"
+                )
+            return np.ascontiguousarray(batch, dtype=np.float32)
+        return batch
+
+
+def model_label(model: Any) -> str:
+    """A printable name for a model argument (path or in-memory module)."""
+    if isinstance(model, (str, Path)):
+        return str(model)
+    return type(model).__name__
