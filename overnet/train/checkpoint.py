@@ -1,0 +1,115 @@
+"""Training checkpoints: one torch file per save, written atomically, read safely.
+
+Layout (a dict, loaded with ``torch.load(weights_only=True)``): the model's
+weight-normed state dict under ``model_state_dict``, the key upstream's own
+checkpoints use, so :func:`overnet.weights.load_weights` / ``load_model`` (and
+thus eval, export and the runtime) read a training checkpoint as they read the
+upstream files. Next to it: optimizer, scheduler, AMP scaler, completed
+``step``, best validation PSNR, RNG states (python, numpy, torch, CUDA) and the
+sampler's state.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from overnet.train.errors import CheckpointError
+
+FORMAT = "overnet-train-checkpoint"
+FORMAT_VERSION = 1
+
+
+def capture_rng() -> dict[str, Any]:
+    """RNG states of python, numpy (global), torch CPU and CUDA, as plain containers."""
+    version, internal, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    state: dict[str, Any] = {
+        "python": [version, list(internal), gauss],
+        "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    """Inverse of :func:`capture_rng` (CUDA states only when CUDA is present)."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _serialize(payload: dict[str, Any], path: str) -> None:
+    """Write ``payload`` to ``path`` (kept separate so tests can make it fail)."""
+    torch.save(payload, path)
+
+
+def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
+    """Atomically write ``payload``: temp file in the same folder, fsync, rename.
+
+    On any failure (disk full, permissions, interrupt) the temp file is removed and
+    an existing ``path`` is left as it was, so a kill never leaves a torn checkpoint.
+    """
+    path = Path(path)
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise CheckpointError(f"cannot write a checkpoint in {path.parent}: {exc}") from None
+    try:
+        _serialize(payload, tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())  # the rename must not land before the data does
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        hint = "free disk space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "check --out"
+        kept = f"the previous {path.name} is intact" if path.exists() else "nothing was written"
+        raise CheckpointError(
+            f"saving checkpoint {path} failed ({exc}); {kept}. To fix: {hint} and resume "
+            "with --resume"
+        ) from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a training checkpoint written by :func:`save_checkpoint` (weights_only)."""
+    path = Path(path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint not found: {path}") from None
+    except Exception as exc:  # torch raises several types for a torn or foreign file
+        raise CheckpointError(
+            f"{path} cannot be read as a training checkpoint ({exc}); start a new run, "
+            "or pass an older checkpoint's weights with --init"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path} is not an overnet training checkpoint (no '{FORMAT}' marker); to start "
+            "from its weights use --init instead of --resume"
+        )
+    if payload.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} was written by a newer overnet (checkpoint format "
+            f"{payload['format_version']}, this one reads {FORMAT_VERSION}); upgrade overnet"
+        )
+    return payload
