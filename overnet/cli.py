@@ -283,5 +283,94 @@ def check(model, weights, sample_image) -> None:
         sys.exit(1)
 
 
+def _parse_scales(scale: int | None, scales: str | None) -> list[int]:
+    if scale is not None and scales is not None:
+        raise click.UsageError("give --scale or --scales, not both")
+    if scales is None:
+        return [scale if scale is not None else 2]
+    try:
+        return [int(s) for s in scales.split(",") if s.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected integers such as 2,3,4, got {scales!r}") from None
+
+
+@main.command()
+@click.option(
+    "--data",
+    "data_dirs",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    required=True,
+    help="Training folder: HR images, or DIV2K-style HR + LR_bicubic/X{s} (repeatable).",
+)
+@click.option("--scale", type=int, default=None, help="Train one scale (default 2).")
+@click.option("--scales", default=None, metavar="2,3,4", help="One multi-scale model.")
+@click.option("--upscale", type=int, default=None, help="Overscaling factor (default: s+1).")
+@click.option("--channels", type=int, default=64, show_default=True, help="Feature width F.")
+@click.option("--patch", type=int, default=64, show_default=True, help="LR patch side.")
+@click.option("--batch", type=int, default=64, show_default=True, help="Global batch.")
+@click.option("--steps", type=int, default=600_000, show_default=True)
+@click.option("--lr", type=float, default=None, help="Initial rate [1e-3; 1.25e-4 with --init].")
+@click.option("--decay", type=int, default=150_000, show_default=True, help="Halve lr every N.")
+@click.option("--clip", type=float, default=10.0, show_default=True, help="Gradient norm clip.")
+@click.option("--optimizer", type=click.Choice(["adamp", "adam"]), default="adamp")
+@click.option("--init", type=click.Path(path_type=Path), default=None, help="Start weights.")
+@click.option(
+    "--val",
+    "val_dirs",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    help="Validation folder, e.g. Set5 (repeatable); best.safetensors by its PSNR.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("runs/overnet"),
+    show_default=True,
+    help="Run folder.",
+)
+@click.option("--resume", is_flag=True, help="Continue the run in --out from last.pth.")
+@click.option("--workers", type=int, default=0, show_default=True, help="Data workers.")
+@click.option("--amp", is_flag=True, help="Mixed precision (fp16 on CUDA, bf16 on CPU).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--save-every", type=int, default=1000, show_default=True)
+@click.option("--val-every", type=int, default=1000, show_default=True)
+@click.option("--log-every", type=int, default=100, show_default=True)
+@click.option(
+    "--cache",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder for decoded images (.npy), built once.",
+)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda.")
+@click.option("--deterministic", is_flag=True, help="Deterministic algorithms (slower).")
+@click.option("--progress/--no-progress", default=True)
+@_friendly_errors
+def train(data_dirs, scale, scales, val_dirs, **options) -> None:
+    """Train OverNet (paper recipe: L1, AdamP, lr halved every --decay, clip 10).
+
+    Under `torchrun --nproc_per_node N` it trains data-parallel (NCCL/Gloo).
+    """
+    import os
+
+    from overnet.train import TrainConfig
+    from overnet.train import train as run_training
+
+    config = TrainConfig(
+        data=list(data_dirs), scales=_parse_scales(scale, scales), val=list(val_dirs), **options
+    )
+    result = run_training(config)
+    if int(os.environ.get("RANK", "0")) != 0:  # only rank 0 of a torchrun job reports
+        return
+    line = f"trained to step {result.step} in {result.run_dir}"
+    if result.last_val is not None:
+        line += (
+            f"; validation PSNR-Y {result.last_val.psnr:.3f} dB (bicubic "
+            f"{result.last_val.bicubic:.3f}), best {result.best_psnr:.3f} dB at step "
+            f"{result.best_step}"
+        )
+    click.echo(line)
+
+
 if __name__ == "__main__":
     main()
