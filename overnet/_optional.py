@@ -21,15 +21,35 @@ _EXTRA_FOR = {
     "matplotlib": "plot",
 }
 
+# extra -> a package index its packages come from besides PyPI (TensorRT's libraries are
+# published only on NVIDIA's index; pip cannot find them without it)
+_INDEX_FOR_EXTRA = {
+    "tensorrt": "https://pypi.nvidia.com",
+}
 
-def require(module: str, purpose: str = "") -> ModuleType:
+
+def install_hint(module: str, extra: str | None = None) -> str:
+    """The pip command that installs ``module`` (with the extra index it needs, if any).
+
+    ``extra`` overrides the default extra for a module several extras provide (cuda-python
+    is in both ``gpu`` and ``tensorrt``)."""
+    top = module.split(".")[0]
+    extra = extra or _EXTRA_FOR.get(top)
+    if extra is None:
+        return f"pip install {top}"
+    hint = f"pip install 'overnet[{extra}]'"
+    index = _INDEX_FOR_EXTRA.get(extra)
+    if index:
+        hint += f" --extra-index-url {index} (its libraries come from NVIDIA's index {index})"
+    return hint
+
+
+def require(module: str, purpose: str = "", extra: str | None = None) -> ModuleType:
     """Import ``module`` or raise MissingDependencyError naming the pip extra."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        top = module.split(".")[0]
-        extra = _EXTRA_FOR.get(top)
-        hint = f"pip install 'overnet[{extra}]'" if extra else f"pip install {top}"
+        hint = install_hint(module, extra)
         what = f" (needed for {purpose})" if purpose else ""
         raise MissingDependencyError(
             f"'{module}' is not installed{what}: {exc}. Install it with: {hint}"

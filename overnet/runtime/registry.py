@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from overnet._optional import available
+from overnet._optional import available, install_hint
 from overnet.errors import InputError, MissingDependencyError
 from overnet.runtime.base import Session
 from overnet.runtime.model_source import (
@@ -55,9 +55,10 @@ def backend_status() -> list[BackendStatus]:
     for name in BACKENDS:
         module, extra = _NEEDS[name]
         ok = available(module)
-        reason = "" if ok else f"{module} is not installed (pip install 'overnet[{extra}]')"
+        reason = "" if ok else f"{module} is not installed ({install_hint(module, extra)})"
         if ok and name == "tensorrt" and not available("cuda.bindings.runtime"):
-            ok, reason = False, "cuda-python is not installed (pip install 'overnet[tensorrt]')"
+            hint = install_hint("cuda.bindings.runtime", "tensorrt")
+            ok, reason = False, f"cuda-python is not installed ({hint})"
         result.append(BackendStatus(name, ok, reason))
     return result
 

@@ -1,0 +1,195 @@
+"""``overnet export --format tensorrt``: for each scale, FP16 ONNX -> engine + sidecar."""
+
+from __future__ import annotations
+
+import datetime
+import shlex
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from overnet import __version__
+from overnet.errors import InputError
+from overnet.export.metadata import INPUT_NAME, OUTPUT_NAME
+from overnet.export.tensorrt.build import BuildResult, build_engine, load_tensorrt
+from overnet.export.tensorrt.options import BuildOptions
+from overnet.export.tensorrt.profile import Profile, engine_file_name, onnx_file_name
+from overnet.export.tensorrt.sidecar import (
+    EngineSidecar,
+    sha256_file,
+    sidecar_path,
+    write_sidecar,
+)
+from overnet.export.tensorrt.trtexec import trtexec_command
+
+TIMING_CACHE_NAME = "overnet.timing-cache"
+
+
+@dataclass
+class EngineExport:
+    scale: float
+    onnx: Path
+    engine: Path
+    sidecar: Path
+    trtexec: str
+    build: BuildResult
+
+
+def rebuild_command(
+    weights: str | Path,
+    scales: Sequence[float],
+    profile: Profile,
+    options: BuildOptions,
+    outdir: str | Path,
+) -> str:
+    """The ``overnet export`` line that rebuilds these engines (stored in each sidecar)."""
+    lo, opt, hi = profile.texts()
+    args = [
+        "overnet",
+        "export",
+        "--format",
+        "tensorrt",
+        "--weights",
+        str(Path(weights).resolve()),
+        "--scales",
+        ",".join(f"{float(s):g}" for s in scales),
+        "--min",
+        lo,
+        "--opt",
+        opt,
+        "--max",
+        hi,
+    ]
+    if options.workspace is not None:
+        args += ["--workspace", f"{max(1, options.workspace >> 20)}M"]
+    if options.opt_level is not None:
+        args += ["--opt-level", str(options.opt_level)]
+    if options.timing_cache is not None:
+        args += ["--timing-cache", str(Path(options.timing_cache).resolve())]
+    if options.version_compatible:
+        args.append("--version-compatible")
+    if options.hardware_compat != "none":
+        args += ["--hardware-compat", options.hardware_compat]
+    args += ["-o", str(Path(outdir).resolve()), "--overwrite"]
+    return shlex.join(args)
+
+
+def build_with_sidecar(
+    onnx: Path,
+    engine: Path,
+    profile: Profile,
+    options: BuildOptions,
+    *,
+    rebuild: str,
+    gpu_index: int = 0,
+    echo: Callable[[str], None] = print,
+) -> tuple[BuildResult, Path]:
+    """Build ``onnx`` (an overnet FP16 export) into ``engine`` and write its sidecar."""
+    from overnet.runtime.cuda_rt import gpu_info
+    from overnet.runtime.onnx_meta import read_onnx_metadata
+
+    meta = read_onnx_metadata(onnx)
+    if "overnet.scale" not in meta:
+        raise InputError(f"{onnx} carries no overnet metadata; export it with `overnet export`")
+    gpu = gpu_info(gpu_index)
+    result = build_engine(onnx, engine, profile, options, echo=echo)
+    sidecar = EngineSidecar(
+        tensorrt_version=result.tensorrt_version,
+        gpu_name=gpu.name,
+        compute_capability=gpu.compute_capability,
+        precision=meta.get("overnet.precision", "fp32"),
+        scale=float(meta["overnet.scale"]),
+        upscale=int(meta.get("overnet.upscale", 0)),
+        profile=profile.to_dict(),
+        input_name=INPUT_NAME,
+        output_name=OUTPUT_NAME,
+        onnx_sha256=sha256_file(onnx),
+        engine_bytes=result.engine_bytes,
+        engine_sha256=sha256_file(engine),
+        build_options=options.to_dict(),
+        build_seconds=round(result.seconds, 3),
+        rebuild_command=rebuild,
+        trtexec_command=trtexec_command(onnx, engine, profile, options),
+        onnx_file=onnx.name,
+        weights_sha256=meta.get("overnet.source_sha256", ""),
+        overnet_version=__version__,
+        built_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        phase_seconds=result.phase_seconds,
+    )
+    return result, write_sidecar(engine, sidecar)
+
+
+def check_scales(scales: Sequence[float], upscale: int, weights: str | Path) -> list[float]:
+    """Each scale must be in 1..upscale (what the checkpoint's reconstruction can serve)."""
+    from overnet.config import check_scale
+
+    if not scales:
+        raise InputError("--scales is empty; give e.g. --scales 2 or --scales 2,3")
+    checked = []
+    for scale in scales:
+        try:
+            checked.append(check_scale(scale, upscale))
+        except InputError:
+            raise InputError(
+                f"{weights} has upscale {upscale}, so it serves scales 1..{upscale}; "
+                f"scale {scale:g} is outside that range"
+            ) from None
+    return checked
+
+
+def export_tensorrt(
+    weights: str | Path,
+    outdir: str | Path,
+    *,
+    scales: Sequence[float] | None = None,
+    profile: Profile | None = None,
+    options: BuildOptions | None = None,
+    overwrite: bool = False,
+    validate: bool = True,
+    gpu_index: int = 0,
+    echo: Callable[[str], None] = print,
+) -> list[EngineExport]:
+    """For each scale: export the FP16 ONNX (float32 I/O, input ``lr`` Nx3xHxW RGB [0, 1]),
+    build its engine and write the sidecar, all into ``outdir``.
+
+    Default scales: the checkpoint's own. The timing cache defaults to
+    ``outdir/overnet.timing-cache`` and is shared by the scales (same layers, same GPU).
+    """
+    from overnet.export.onnx_export import export_onnx
+    from overnet.runtime.cuda_rt import gpu_info
+    from overnet.weights import load_weights
+
+    load_tensorrt()  # fail before the slow ONNX export when TensorRT is missing
+    gpu_info(gpu_index)  # ... or when there is no GPU
+    profile = profile or Profile.parse()
+    options = options or BuildOptions()
+    outdir = Path(outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise InputError(f"-o {outdir} is a file; TensorRT export writes a folder of engines")
+    loaded = load_weights(weights)
+    scales = check_scales(scales or [loaded.config.scale], loaded.config.upscale, weights)
+    if options.timing_cache is None:
+        options = replace(options, timing_cache=outdir / TIMING_CACHE_NAME)
+    planned = [
+        (s, outdir / onnx_file_name(s), outdir / engine_file_name(s, profile)) for s in scales
+    ]
+    existing = [str(e) for _, _, e in planned if e.exists() or sidecar_path(e).exists()]
+    if existing and not overwrite:
+        raise InputError(f"{', '.join(existing)} exist(s); pass --overwrite to replace")
+    outdir.mkdir(parents=True, exist_ok=True)
+    rebuild = rebuild_command(weights, scales, profile, options, outdir)
+    results = []
+    for scale, onnx, engine in planned:
+        echo(f"x{scale:g}: exporting FP16 ONNX {onnx}")
+        export_onnx(weights, onnx, scale=scale, fp16=True, overwrite=True, validate=validate)
+        command = trtexec_command(onnx, engine, profile, options)
+        echo(f"x{scale:g}: equivalent trtexec command:\n  {command}")
+        build, sidecar = build_with_sidecar(
+            onnx, engine, profile, options, rebuild=rebuild, gpu_index=gpu_index, echo=echo
+        )
+        echo(
+            f"x{scale:g}: wrote {engine} ({build.engine_bytes / 1e6:.1f} MB) in "
+            f"{build.seconds:.1f} s, sidecar {sidecar.name}"
+        )
+        results.append(EngineExport(scale, onnx, engine, sidecar, command, build))
+    return results

@@ -1,0 +1,184 @@
+"""The JSON file beside each engine (``<engine>.json``) and the load-time compatibility check.
+
+The engine itself stays a plain serialized TensorRT plan (no header glued on), so trtexec,
+Polygraphy and Triton read it as is; everything overnet needs to know lives here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from overnet.errors import InputError
+
+SIDECAR_FORMAT = 1
+
+
+class EngineMismatchError(InputError):
+    """The engine was built for another TensorRT version or GPU; the message says how to
+    rebuild it."""
+
+
+def sidecar_path(engine: str | Path) -> Path:
+    engine = Path(engine)
+    return engine.with_name(engine.name + ".json")
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class EngineSidecar:
+    """What an engine was built from and for."""
+
+    tensorrt_version: str
+    gpu_name: str
+    compute_capability: str  # "8.6"
+    precision: str  # "fp16"
+    scale: float
+    upscale: int
+    profile: dict[str, list[int]]  # {"min": [N, C, H, W], "opt": [...], "max": [...]}
+    input_name: str
+    output_name: str
+    onnx_sha256: str
+    engine_bytes: int
+    engine_sha256: str
+    build_options: dict[str, Any]
+    build_seconds: float
+    rebuild_command: str
+    trtexec_command: str = ""
+    onnx_file: str = ""
+    weights_sha256: str = ""
+    overnet_version: str = ""
+    built_at: str = ""
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    format: int = SIDECAR_FORMAT
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+
+def write_sidecar(engine: str | Path, sidecar: EngineSidecar) -> Path:
+    """Write ``<engine>.json`` atomically."""
+    path = sidecar_path(engine)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(sidecar.to_json())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_sidecar(engine: str | Path) -> EngineSidecar:
+    """Read ``<engine>.json``; InputError when it is missing or not an overnet sidecar."""
+    path = sidecar_path(engine)
+    if not path.is_file():
+        raise InputError(
+            f"{engine} has no sidecar {path.name} beside it, so its TensorRT version, GPU and "
+            "scale cannot be checked; rebuild it with `overnet export --format tensorrt`, or "
+            "open it with verify=False if you know it matches this machine"
+        )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        known = set(EngineSidecar.__dataclass_fields__)
+        return EngineSidecar(**{k: v for k, v in data.items() if k in known})
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"{path} is not a valid overnet engine sidecar: {exc}") from None
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    parts = []
+    for piece in version.split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def compatibility_problems(
+    sidecar: EngineSidecar, tensorrt_version: str, gpu_name: str, compute_capability: str
+) -> list[str]:
+    """Why this engine cannot run with this TensorRT on this GPU (empty when it can).
+
+    Plain engines need the exact TensorRT version and the same GPU model; version-compatible
+    ones run on the same or a newer TensorRT; hardware compatibility relaxes the GPU check
+    to the same compute capability (same-cc) or any Ampere-or-newer GPU (ampere+).
+    """
+    problems = []
+    options = sidecar.build_options or {}
+    built, running = sidecar.tensorrt_version, tensorrt_version
+    if options.get("version_compatible"):
+        if _version_tuple(running) < _version_tuple(built):
+            problems.append(
+                f"built version-compatible with TensorRT {built}, which needs TensorRT {built} "
+                f"or newer; this is TensorRT {running}"
+            )
+    elif running != built:
+        problems.append(f"built with TensorRT {built}, this is TensorRT {running}")
+    compat = options.get("hardware_compat", "none")
+    if compat == "ampere+":
+        if _version_tuple(compute_capability) < (8, 0):
+            problems.append(
+                f"built for Ampere or newer GPUs (ampere+), this GPU {gpu_name} has compute "
+                f"capability {compute_capability}"
+            )
+    elif compat == "same-cc":
+        if compute_capability != sidecar.compute_capability:
+            problems.append(
+                f"built for compute capability {sidecar.compute_capability}, this GPU "
+                f"{gpu_name} has {compute_capability}"
+            )
+    elif gpu_name != sidecar.gpu_name or compute_capability != sidecar.compute_capability:
+        problems.append(
+            f"built on {sidecar.gpu_name} (compute capability {sidecar.compute_capability}), "
+            f"this GPU is {gpu_name} ({compute_capability})"
+        )
+    return problems
+
+
+def check_compatible(
+    engine: str | Path,
+    sidecar: EngineSidecar,
+    tensorrt_version: str,
+    gpu_name: str,
+    compute_capability: str,
+) -> None:
+    """Raise EngineMismatchError, with the exact rebuild command, on any mismatch."""
+    problems = compatibility_problems(sidecar, tensorrt_version, gpu_name, compute_capability)
+    if problems:
+        raise EngineMismatchError(
+            f"{engine} cannot run here: " + "; ".join(problems) + ". TensorRT engines are tied "
+            "to the TensorRT version and GPU they were built with. Rebuild it on this machine "
+            f"with:\n  {sidecar.rebuild_command}"
+        )
+
+
+def check_engine_file(engine: str | Path, sidecar: EngineSidecar) -> bytes:
+    """Read the engine and check its size and sha256 against the sidecar (a truncated or
+    replaced file is reported before TensorRT sees it)."""
+    data = Path(engine).read_bytes()
+    if sidecar.engine_bytes and len(data) != sidecar.engine_bytes:
+        raise InputError(
+            f"{engine} is {len(data)} bytes but was written as {sidecar.engine_bytes} bytes: "
+            f"the file is truncated or damaged (an interrupted copy?). Copy it again or "
+            f"rebuild it with:\n  {sidecar.rebuild_command}"
+        )
+    if sidecar.engine_sha256 and hashlib.sha256(data).hexdigest() != sidecar.engine_sha256:
+        raise InputError(
+            f"{engine} does not match the sha256 in {sidecar_path(engine).name}: the engine "
+            f"was replaced or damaged after it was built. Rebuild it with:\n  "
+            f"{sidecar.rebuild_command}"
+        )
+    return data

@@ -1,0 +1,114 @@
+"""The CUDA runtime through cuda-python (``cuda.bindings.runtime``): loading, error checks,
+device facts and free memory. Imported only by the TensorRT code paths.
+
+Every cuda-python runtime call returns a tuple whose first element is a ``cudaError_t``;
+``check`` turns a failure into a CudaError that names the call and the CUDA error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from overnet._optional import require
+from overnet.errors import InputError, OverNetError
+
+CUDART_MODULE = "cuda.bindings.runtime"
+
+
+class CudaError(OverNetError):
+    """A CUDA runtime call failed (out of memory, no GPU, driver too old, ...)."""
+
+
+class NoGpuError(CudaError):
+    """No usable CUDA GPU is visible to this process."""
+
+
+def load_cudart() -> ModuleType:
+    """``cuda.bindings.runtime`` or MissingDependencyError naming the tensorrt extra."""
+    return require(CUDART_MODULE, "CUDA memory and streams of the TensorRT backend", "tensorrt")
+
+
+def error_text(cudart: ModuleType, err: Any) -> str:
+    """``cudaErrorMemoryAllocation: out of memory`` for a cudaError_t."""
+    try:
+        name = cudart.cudaGetErrorName(err)[1]
+        desc = cudart.cudaGetErrorString(err)[1]
+    except Exception:  # the error lookup itself must never hide the original error
+        return str(err)
+    name = name.decode() if isinstance(name, bytes) else str(name)
+    desc = desc.decode() if isinstance(desc, bytes) else str(desc)
+    return f"{name}: {desc}"
+
+
+def check(cudart: ModuleType, result: Any, what: str) -> Any:
+    """Unpack a cuda-python result tuple; raise CudaError naming ``what`` on failure.
+
+    Returns None for ``(err,)``, the value for ``(err, value)``, else the tuple of values.
+    """
+    err, values = result[0], tuple(result[1:])
+    if err != cudart.cudaError_t.cudaSuccess:
+        text = error_text(cudart, err)
+        hint = ""
+        if "MemoryAllocation" in text:
+            hint = "; use a smaller batch/tile or free GPU memory (other processes?)"
+        elif "NoDevice" in text or "InsufficientDriver" in text:
+            raise NoGpuError(f"{what} failed ({text}): no usable CUDA GPU/driver is visible")
+        raise CudaError(f"{what} failed: {text}{hint}")
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else values
+
+
+def parse_device(device: str) -> int:
+    """``cuda`` -> 0, ``cuda:1`` -> 1; anything else is an InputError."""
+    kind, _, index = device.partition(":")
+    if kind != "cuda" or (index and not index.isdigit()):
+        raise InputError(
+            f"the TensorRT backend runs on a CUDA device ('cuda' or 'cuda:N'), "
+            f"got device {device!r}"
+        )
+    return int(index or 0)
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    """What an engine is tied to: the GPU model and its compute capability."""
+
+    index: int
+    name: str
+    compute_capability: str  # "8.6"
+    total_memory: int  # bytes
+
+
+def gpu_info(index: int = 0, cudart: ModuleType | None = None) -> GpuInfo:
+    """Facts about GPU ``index``; NoGpuError when no GPU (or driver) is visible."""
+    cudart = cudart or load_cudart()
+    count = check(cudart, cudart.cudaGetDeviceCount(), "cudaGetDeviceCount")
+    if not count:
+        raise NoGpuError("no CUDA GPU is visible (cudaGetDeviceCount = 0); TensorRT needs one")
+    if index >= count:
+        raise InputError(
+            f"cuda:{index} does not exist: this machine has {count} GPU(s) "
+            f"(cuda:0..cuda:{count - 1})"
+        )
+    props = check(cudart, cudart.cudaGetDeviceProperties(index), "cudaGetDeviceProperties")
+    name = props.name
+    if isinstance(name, bytes):
+        name = name.split(b"\0", 1)[0].decode(errors="replace")
+    return GpuInfo(
+        index, str(name).strip(), f"{props.major}.{props.minor}", int(props.totalGlobalMem)
+    )
+
+
+def set_device(index: int, cudart: ModuleType | None = None) -> None:
+    cudart = cudart or load_cudart()
+    check(cudart, cudart.cudaSetDevice(index), f"cudaSetDevice({index})")
+
+
+def mem_get_info(cudart: ModuleType | None = None) -> tuple[int, int]:
+    """(free, total) bytes on the current device."""
+    cudart = cudart or load_cudart()
+    free, total = check(cudart, cudart.cudaMemGetInfo(), "cudaMemGetInfo")
+    return int(free), int(total)
