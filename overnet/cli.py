@@ -192,13 +192,26 @@ def _parse_hw(value: str | None) -> tuple[int, int] | None:
     required=True,
     help="Checkpoint to export (.pth/.pth.tar/.safetensors).",
 )
-@click.option("--format", "fmt", type=click.Choice(["onnx"]), default="onnx", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["onnx", "tensorrt"]),
+    default="onnx",
+    show_default=True,
+    help="onnx: one .onnx file; tensorrt: FP16 ONNX + engine + sidecar per scale in -o DIR.",
+)
 @click.option("--scale", type=float, default=None, help="Scale baked into the graph.")
 @click.option("--fp16", is_flag=True, help="float16 weights/activations, float32 I/O.")
 @click.option("--opset", type=int, default=None, help="ONNX opset (default 18).")
 @click.option("--dynamic-batch/--static-batch", default=True, show_default=True)
 @click.option("--static-shape", default=None, metavar="HxW", help="Fix the input H and W.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Output .onnx file (--format onnx) or folder (--format tensorrt).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option(
     "--validate/--no-validate",
@@ -211,6 +224,55 @@ def _parse_hw(value: str | None) -> tuple[int, int] | None:
     type=click.Path(path_type=Path),
     default=None,
     help="A real LR image for validation (a built-in pattern otherwise).",
+)
+@click.option(
+    "--scales", default=None, help="tensorrt: scales to build, e.g. 2,3 (default: the weights')."
+)
+@click.option(
+    "--min",
+    "min_shape",
+    default="1x3x32x32",
+    show_default=True,
+    help="tensorrt: profile min NxCxHxW.",
+)
+@click.option(
+    "--opt",
+    "opt_shape",
+    default="1x3x360x640",
+    show_default=True,
+    help="tensorrt: profile opt shape.",
+)
+@click.option(
+    "--max",
+    "max_shape",
+    default="1x3x1080x1920",
+    show_default=True,
+    help="tensorrt: profile max shape.",
+)
+@click.option("--workspace", default=None, help="tensorrt: workspace limit, e.g. 4096 (MiB), 4G.")
+@click.option(
+    "--opt-level",
+    type=click.IntRange(0, 5),
+    default=None,
+    help="tensorrt: builder optimisation level (TensorRT default 3).",
+)
+@click.option(
+    "--timing-cache",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="tensorrt: timing cache to reuse and update (default OUT/overnet.timing-cache).",
+)
+@click.option(
+    "--version-compatible",
+    is_flag=True,
+    help="tensorrt: engine runs on newer TensorRT too (slower).",
+)
+@click.option(
+    "--hardware-compat",
+    type=click.Choice(["none", "ampere+", "same-cc"]),
+    default="none",
+    show_default=True,
+    help="tensorrt: engine runs on other GPUs (slower).",
 )
 @_friendly_errors
 def export(
@@ -225,10 +287,15 @@ def export(
     overwrite,
     validate,
     sample_image,
+    **trt_options,
 ) -> None:
-    """Export WEIGHTS to ONNX: input `lr` Nx3xHxW float32 RGB [0,1], output `sr`."""
+    """Export WEIGHTS to ONNX (or TensorRT engines): input `lr` Nx3xHxW float32 RGB [0,1],
+    output `sr`."""
     from overnet.export import DEFAULT_OPSET, export_onnx
 
+    if fmt == "tensorrt":
+        _export_tensorrt(weights, output, scale, overwrite, validate, **trt_options)
+        return
     result = export_onnx(
         weights,
         output,
@@ -250,6 +317,58 @@ def export(
         click.echo(result.validation.format())
     for note in result.notes:
         click.echo(f"note: {note}")
+
+
+def _export_tensorrt(
+    weights,
+    outdir,
+    scale,
+    overwrite,
+    validate,
+    *,
+    scales,
+    min_shape,
+    opt_shape,
+    max_shape,
+    workspace,
+    opt_level,
+    timing_cache,
+    version_compatible,
+    hardware_compat,
+) -> None:
+    """FP16 ONNX -> engine + sidecar per scale; prints the trtexec line and build times."""
+    from overnet.export.tensorrt import BuildOptions, Profile, export_tensorrt, parse_size
+
+    if scales:
+        try:
+            wanted = [float(s) for s in scales.split(",") if s.strip()]
+        except ValueError:
+            raise click.BadParameter(
+                f"expected e.g. 2,3,4, got {scales!r}", param_hint="--scales"
+            ) from None
+    else:
+        wanted = [scale] if scale is not None else None
+    options = BuildOptions(
+        workspace=parse_size(workspace),
+        opt_level=opt_level,
+        timing_cache=timing_cache,
+        version_compatible=version_compatible,
+        hardware_compat=hardware_compat,
+    )
+    results = export_tensorrt(
+        weights,
+        outdir,
+        scales=wanted,
+        profile=Profile.parse(min_shape, opt_shape, max_shape),
+        options=options,
+        overwrite=overwrite,
+        validate=validate,
+        echo=click.echo,
+    )
+    for r in results:
+        click.echo(
+            f"x{r.scale:g}: {r.engine} (sidecar {r.sidecar.name}), built in {r.build.seconds:.1f} s"
+        )
 
 
 @main.command()
