@@ -491,5 +491,152 @@ def train(data_dirs, scale, scales, val_dirs, **options) -> None:
     click.echo(line)
 
 
+def _csv_list(text: str, kind, what: str) -> list:
+    try:
+        values = [kind(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated {what}, got {text!r}") from None
+    if not values:
+        raise click.BadParameter(f"no {what} given")
+    return values
+
+
+@main.command()
+@click.option(
+    "--weights",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Reference checkpoint (torch rows; exported once to a cached ONNX for onnxruntime/"
+    "openvino). Default: SHARED/weights/OverNet_x2.pth.tar, else freshly initialised weights.",
+)
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    metavar="[LABEL=]FILE",
+    help="Another model file (ONNX, engine, checkpoint) run on every listed backend that can "
+    "load it; repeatable. Its rows are named 'BACKEND [LABEL]'.",
+)
+@click.option("--scale", "scales", default="2", show_default=True, help="Scales, e.g. 2,3,4.")
+@click.option(
+    "--sizes",
+    default="160x90",
+    show_default=True,
+    help="Input sizes WIDTHxHEIGHT, comma-separated (320x180 = 320 wide, 180 high).",
+)
+@click.option("--batch", "batches", default="1", show_default=True, help="Batch sizes, e.g. 1,4.")
+@click.option(
+    "--backends",
+    default=None,
+    help="Comma-separated runtime variants (default: torch,torch-cl,onnxruntime,openvino,"
+    "openvino-bf16). Others: torch-bf16, ort-cuda, ort-trt, torch-cuda, torch-cuda-fp16, "
+    "tensorrt.",
+)
+@click.option("--warmup", type=int, default=None, help="Warm-up runs after the first (default 1).")
+@click.option("--warmup-time", type=float, default=None, help="Warm up for at least S seconds.")
+@click.option("--iters", type=int, default=None, help="Timed runs (default 3).")
+@click.option("--min-time", type=float, default=None, help="Time for at least S seconds.")
+@click.option("--threads", type=int, default=None, help="CPU threads (default: runtime's).")
+@click.option(
+    "--isolate/--in-process",
+    default=False,
+    show_default=True,
+    help="Run each row in a child process (clean memory figures; an OOM kill loses one row).",
+)
+@click.option("--baseline", default=None, help="Row name for the 'x base' ratio column.")
+@click.option(
+    "--shared",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder with weights/ and data/Set5 (default: ../shared next to cwd or the repo).",
+)
+@click.option("--psnr/--no-psnr", default=True, show_default=True, help="Set5 PSNR (real weights).")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None)
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path), default=None)
+@click.option("--markdown", "md_path", type=click.Path(path_type=Path), default=None)
+@click.option("--plot", "plot_path", type=click.Path(path_type=Path), default=None, help="PNG.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
+@_friendly_errors
+def bench(
+    weights,
+    models,
+    scales,
+    sizes,
+    batches,
+    backends,
+    warmup,
+    warmup_time,
+    iters,
+    min_time,
+    threads,
+    isolate,
+    baseline,
+    shared,
+    psnr,
+    json_path,
+    csv_path,
+    md_path,
+    plot_path,
+    quiet,
+) -> None:
+    """Latency, throughput, memory and output agreement per backend x size x batch.
+
+    With no arguments: a quick CPU suite (x2, 160x90 input, 1 warm-up + 3 timed runs) on the
+    upstream x2 weights when found, else freshly initialised weights (labelled as such).
+    """
+    import shlex
+
+    from overnet.bench.report import format_table, write_csv, write_json, write_markdown
+    from overnet.bench.suite import (
+        DEFAULT_BACKENDS,
+        BenchConfig,
+        check_backends,
+        default_models,
+        find_shared,
+        model_entry,
+        parse_sizes,
+        run_suite,
+    )
+
+    scale_list = _csv_list(scales, float, "scales")
+    batch_list = _csv_list(batches, int, "batch sizes")
+    if any(b < 1 for b in batch_list):
+        raise click.BadParameter("batch sizes must be at least 1", param_hint="--batch")
+    backend_list = [b.strip() for b in backends.split(",")] if backends else list(DEFAULT_BACKENDS)
+    check_backends(backend_list)
+    size_list = parse_sizes(sizes)
+    shared = shared if shared is not None else find_shared()
+    entries, notes = default_models(weights, scale_list, shared)
+    entries += [model_entry(m) for m in models]
+    set5 = shared / "data" / "Set5" if shared is not None and psnr else None
+    config = BenchConfig(
+        models=entries,
+        scales=scale_list,
+        sizes=size_list,
+        batches=batch_list,
+        backends=backend_list,
+        warmup=warmup if warmup is not None else (0 if warmup_time else 1),
+        warmup_time=warmup_time or 0.0,
+        iters=iters if iters is not None else (1 if min_time else 3),
+        min_time=min_time or 0.0,
+        threads=threads,
+        isolate=isolate,
+        baseline=baseline,
+        set5=set5 if set5 is not None and set5.is_dir() else None,
+        command=shlex.join(["overnet", *sys.argv[1:]]),
+        notes=notes,
+    )
+    say = (lambda _m: None) if quiet else (lambda m: click.echo(m, err=True))
+    report = run_suite(config, say=say)
+    click.echo(format_table(report))
+    for path, writer in ((json_path, write_json), (csv_path, write_csv), (md_path, write_markdown)):
+        if path:
+            click.echo(f"wrote {writer(report, path)}")
+    if plot_path:
+        from overnet.bench.plot import write_plot
+
+        click.echo(f"wrote {write_plot(report, plot_path)}")
+
+
 if __name__ == "__main__":
     main()
