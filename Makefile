@@ -18,6 +18,7 @@ venv: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/overnet demo --shared $(SHARED)
+	$(VENV)/bin/overnet bench --shared $(SHARED)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
