@@ -1,0 +1,174 @@
+"""Split any supported image into RGB + alpha floats, and put the result back the same way.
+
+The network sees RGB float32 [0, 1]. Gray images are replicated to RGB and averaged back,
+alpha is upscaled on its own (bicubic: the network was never trained on alpha), and the
+result is returned in the input's mode and bit depth:
+
+    numpy HxW / HxWx1 / HxWx3 / HxWx4, uint8, uint16 or float (values in [0, 1])
+    PIL   1, L, LA, P (with or without transparency), RGB, RGBA, I;16, I, F
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from overnet.errors import InputError
+
+_INT_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+
+
+@dataclass
+class SplitImage:
+    """An image as the network needs it, plus what it takes to rebuild the original kind."""
+
+    rgb: np.ndarray  # H x W x 3 float32 [0, 1]
+    alpha: np.ndarray | None  # H x W float32 [0, 1], or None
+    gray: bool
+    dtype: np.dtype  # of the numpy form (uint8, uint16, float32, ...)
+    channels: int  # 0 for HxW, else the channel count of the numpy form
+    pil_mode: str | None = None  # set when the input was a PIL image
+    palette: Image.Image | None = None  # the original P image (for its palette)
+    transparency: Any = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _to_float(values: np.ndarray) -> np.ndarray:
+    if values.dtype in _INT_MAX:
+        return values.astype(np.float32) / _INT_MAX[values.dtype]
+    if np.issubdtype(values.dtype, np.floating):
+        return np.clip(values.astype(np.float32, copy=False), 0.0, 1.0)
+    raise InputError(
+        f"expected uint8, uint16 or float pixel values, got {values.dtype}; convert the array "
+        "first (float images must be scaled to [0, 1])"
+    )
+
+
+def _from_float(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    values = np.clip(values, 0.0, 1.0)
+    if dtype in _INT_MAX:
+        return np.floor(values * _INT_MAX[dtype] + 0.5).astype(dtype)
+    return values.astype(dtype)
+
+
+def split_array(image: np.ndarray) -> SplitImage:
+    """HxW, HxWx1, HxWx3 or HxWx4 array (uint8, uint16 or float [0, 1])."""
+    if not isinstance(image, np.ndarray):
+        raise InputError(f"expected a numpy array or PIL image, got {type(image).__name__}")
+    if image.ndim == 2:
+        channels = 0
+        data = image[:, :, None]
+    elif image.ndim == 3 and image.shape[2] in (1, 2, 3, 4):
+        channels = image.shape[2]
+        data = image
+    else:
+        raise InputError(
+            f"expected an HxW, HxWx1, HxWx2 (gray+alpha), HxWx3 or HxWx4 image, got shape "
+            f"{image.shape}; NCHW batches go to Session.run instead"
+        )
+    if data.shape[0] < 1 or data.shape[1] < 1:
+        raise InputError(f"image has no pixels (shape {image.shape})")
+    values = _to_float(data)
+    color = values[:, :, :1] if data.shape[2] <= 2 else values[:, :, :3]
+    gray = data.shape[2] <= 2
+    rgb = np.repeat(color, 3, axis=2) if gray else np.ascontiguousarray(color)
+    alpha = values[:, :, -1] if data.shape[2] in (2, 4) else None
+    return SplitImage(rgb=rgb, alpha=alpha, gray=gray, dtype=image.dtype, channels=channels)
+
+
+def merge_array(split: SplitImage, rgb: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    """Rebuild the numpy form of ``split`` from upscaled ``rgb`` (H'xW'x3) and ``alpha``."""
+    color = rgb.mean(axis=2, keepdims=True) if split.gray else rgb
+    parts = [color] + ([alpha[:, :, None]] if alpha is not None else [])
+    merged = _from_float(np.concatenate(parts, axis=2), split.dtype)
+    return merged[:, :, 0] if split.channels == 0 else merged
+
+
+#: PIL mode -> (numpy view mode, mode to convert back to)
+_PIL_NATIVE = {"L", "LA", "RGB", "RGBA", "I;16", "I;16B", "I;16L"}
+
+
+def split_pil(image: Image.Image) -> SplitImage:
+    """A PIL image in any supported mode; CMYK and other colour spaces are refused."""
+    mode = image.mode
+    info = {k: image.info[k] for k in ("icc_profile", "exif", "dpi") if k in image.info}
+    if mode == "CMYK":
+        raise InputError(
+            "CMYK images are not supported: converting them without their ICC profile "
+            "changes the colours. Convert to RGB with a colour-managed tool first"
+        )
+    palette, transparency = None, None
+    if mode == "P":
+        palette, transparency = image, image.info.get("transparency")
+        has_alpha = transparency is not None or "A" in (image.palette.mode or "")
+        array = np.asarray(image.convert("RGBA" if has_alpha else "RGB"))
+    elif mode == "PA":
+        palette = image
+        array = np.asarray(image.convert("RGBA"))
+    elif mode == "1":
+        array = np.asarray(image.convert("L"))
+    elif mode in ("I", "I;16", "I;16B", "I;16L"):
+        raw = np.asarray(image)
+        if raw.min(initial=0) < 0 or raw.max(initial=0) > 65535:
+            raise InputError(
+                f"32-bit integer image with values outside 0..65535 ({raw.min()}..{raw.max()}); "
+                "expected 8- or 16-bit data"
+            )
+        array = raw.astype(np.uint16)
+    elif mode == "F":
+        array = np.asarray(image, dtype=np.float32)
+    elif mode in _PIL_NATIVE:
+        array = np.asarray(image)
+    elif mode in ("YCbCr", "LAB", "HSV", "RGBX", "RGBa", "La"):
+        array = np.asarray(image.convert("RGBA" if mode in ("RGBa", "La") else "RGB"))
+    else:
+        raise InputError(f"unsupported PIL image mode {mode!r}; convert to RGB or L first")
+    split = split_array(array)
+    split.pil_mode = mode
+    split.palette = palette
+    split.transparency = transparency
+    split.info = info
+    return split
+
+
+def merge_pil(split: SplitImage, rgb: np.ndarray, alpha: np.ndarray | None) -> Image.Image:
+    """Rebuild a PIL image in the input's mode (palette images are mapped back to their
+    palette, without dithering; alpha below 0.5 becomes the transparent index)."""
+    array = merge_array(split, rgb, alpha)
+    mode = split.pil_mode
+    if mode in ("I", "I;16", "I;16B", "I;16L"):
+        out = (
+            Image.fromarray(array.astype(np.uint16)).convert(mode)
+            if mode == "I"
+            else Image.fromarray(array.astype(np.uint16))
+        )
+    elif mode == "F":
+        out = Image.fromarray(array.astype(np.float32), "F")
+    else:
+        out = Image.fromarray(array)
+    if mode == "1":
+        out = out.convert("1", dither=Image.Dither.NONE)
+    elif mode in ("P", "PA") and split.palette is not None:
+        out = _to_palette(out, split)
+    elif mode in ("YCbCr", "LAB", "HSV"):
+        out = out.convert(mode)
+    out.info.update(split.info)
+    return out
+
+
+def _to_palette(image: Image.Image, split: SplitImage) -> Image.Image:
+    rgb = image.convert("RGB")
+    reference = split.palette.convert("P") if split.palette.mode == "PA" else split.palette
+    quantized = rgb.quantize(palette=reference, dither=Image.Dither.NONE)
+    if isinstance(split.transparency, int) and image.mode == "RGBA":
+        indices = np.array(quantized)
+        indices[np.asarray(image)[:, :, 3] < 128] = split.transparency
+        quantized = Image.fromarray(indices, "P")
+        quantized.putpalette(reference.getpalette())
+        quantized.info["transparency"] = split.transparency
+    elif split.transparency is not None:
+        quantized.info["transparency"] = split.transparency
+    return quantized
