@@ -638,5 +638,147 @@ def bench(
         click.echo(f"wrote {write_plot(report, plot_path)}")
 
 
+@main.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Output folder (created when missing).",
+)
+@click.option(
+    "--model",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Exported model: .onnx (openvino/onnxruntime) or .engine (tensorrt).",
+)
+@click.option(
+    "--weights",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Checkpoint (.pth/.pth.tar/.safetensors); ONNX backends export it once.",
+)
+@click.option(
+    "--backend",
+    default="auto",
+    show_default=True,
+    help="auto, openvino, onnxruntime, torch, tensorrt (or a variant: torch-cl, ...).",
+)
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N].")
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "fp16", "bf16"]),
+    default=None,
+    help="Compute precision (default: the model file's / fp32).",
+)
+@click.option("--scale", type=float, default=None, help="Target scale (default: the model's).")
+@click.option(
+    "--tile",
+    type=int,
+    default=None,
+    help="Tile side in input pixels (default: from --max-memory; whole image if it fits).",
+)
+@click.option(
+    "--overlap",
+    type=int,
+    default=16,
+    show_default=True,
+    help="Input pixels shared by neighbouring tiles (blended).",
+)
+@click.option(
+    "--max-memory",
+    default="1.5GB",
+    show_default=True,
+    help="Working-memory budget for inference; sets the tile size.",
+)
+@click.option("--batch", "tile_batch", type=int, default=None, help="Tiles per run.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["png", "jpg", "webp", "tiff"]),
+    default=None,
+    help="Output format (default: the input's, png when unwritable).",
+)
+@click.option("--suffix", default="", help="Appended to output names, e.g. _x2.")
+@click.option(
+    "--quality",
+    type=click.IntRange(1, 100),
+    default=95,
+    show_default=True,
+    help="JPEG/WebP quality.",
+)
+@click.option("--recursive", is_flag=True, help="Descend into subfolders of input folders.")
+@click.option("--overwrite", is_flag=True, help="Redo outputs that already exist.")
+@click.option(
+    "--max-pixels",
+    type=float,
+    default=100e6,
+    show_default=True,
+    help="Refuse larger inputs (decompression-bomb guard).",
+)
+@click.option("--threads", type=int, default=None, help="CPU threads (default: all cores).")
+@click.option("--progress/--no-progress", default=True)
+@_friendly_errors
+def upscale(
+    inputs,
+    out_dir,
+    model,
+    weights,
+    backend,
+    device,
+    precision,
+    scale,
+    tile,
+    overlap,
+    max_memory,
+    tile_batch,
+    fmt,
+    suffix,
+    quality,
+    recursive,
+    overwrite,
+    max_pixels,
+    threads,
+    progress,
+) -> None:
+    """Upscale image files, folders or globs into OUTDIR (resumes: existing outputs are kept)."""
+    from overnet.errors import InputError
+    from overnet.imaging.files import expand_inputs
+    from overnet.runtime import open_session
+    from overnet.runtime.batch import upscale_files
+    from overnet.runtime.upscaler import Upscaler
+
+    if (model is None) == (weights is None):
+        raise InputError("give exactly one of --model (exported file) or --weights (checkpoint)")
+    files, problems = expand_inputs(list(inputs), recursive)
+    if not files:
+        raise InputError("no input images: " + "; ".join(problems))
+    session = open_session(
+        model or weights, backend, device=device, precision=precision, scale=scale, threads=threads
+    )
+    with session:
+        upscaler = Upscaler(
+            session, tile=tile, overlap=overlap, max_memory=max_memory, batch=tile_batch
+        )
+        click.echo(f"{len(files)} image(s) with {session.info.describe()}", err=True)
+        report = upscale_files(
+            files,
+            out_dir,
+            upscaler,
+            fmt=fmt,
+            suffix=suffix,
+            overwrite=overwrite,
+            max_pixels=int(max_pixels),
+            quality=quality,
+            progress=progress,
+        )
+    report.problems = problems
+    click.echo(report.summary())
+    if not report.ok:
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     main()

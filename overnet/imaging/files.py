@@ -1,0 +1,155 @@
+"""Input discovery, output naming and metadata-preserving writes for batch upscaling."""
+
+from __future__ import annotations
+
+import glob
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from overnet.errors import InputError
+from overnet.imaging.io import IMAGE_SUFFIXES, is_image_path, open_image
+
+#: --format name -> (Pillow format, file suffix)
+OUTPUT_FORMATS = {
+    "png": ("PNG", ".png"),
+    "jpg": ("JPEG", ".jpg"),
+    "webp": ("WEBP", ".webp"),
+    "tiff": ("TIFF", ".tif"),
+}
+_FORMAT_OF_SUFFIX = {
+    ".png": "png",
+    ".jpg": "jpg",
+    ".jpeg": "jpg",
+    ".webp": "webp",
+    ".tif": "tiff",
+    ".tiff": "tiff",
+}
+#: Refuse inputs above this many pixels before decoding them (decompression bombs).
+DEFAULT_MAX_PIXELS = 100_000_000
+
+
+@dataclass(frozen=True)
+class InputFile:
+    path: Path
+    relative: Path  # where its output goes below the output folder
+
+
+def expand_inputs(specs: list[str], recursive: bool = False) -> tuple[list[InputFile], list[str]]:
+    """Files, folders and glob patterns -> image files (sorted, de-duplicated) and the
+    problems found (a pattern that matches nothing, a missing path)."""
+    found: dict[Path, InputFile] = {}
+    problems: list[str] = []
+    for spec in specs:
+        path = Path(spec)
+        if any(ch in spec for ch in "*?["):
+            matches = sorted(Path(m) for m in glob.glob(spec, recursive=True))
+            files = [m for m in matches if m.is_file() and is_image_path(m)]
+            if not files:
+                problems.append(f"{spec}: the pattern matches no image files")
+            for m in files:
+                found.setdefault(m.resolve(), InputFile(m, Path(m.name)))
+        elif path.is_dir():
+            walker = path.rglob("*") if recursive else path.iterdir()
+            files = sorted(p for p in walker if p.is_file() and is_image_path(p))
+            if not files:
+                problems.append(
+                    f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder"
+                    + ("" if recursive else "; use --recursive for subfolders")
+                )
+            for p in files:
+                found.setdefault(p.resolve(), InputFile(p, p.relative_to(path)))
+        elif path.is_file():
+            found.setdefault(path.resolve(), InputFile(path, Path(path.name)))
+        else:
+            problems.append(f"{spec}: no such file or folder")
+    return list(found.values()), problems
+
+
+def output_format(input_path: Path, requested: str | None) -> str:
+    """The --format name to write: the requested one, else the input's when writable."""
+    if requested:
+        if requested not in OUTPUT_FORMATS:
+            raise InputError(
+                f"--format must be one of {', '.join(OUTPUT_FORMATS)}, got {requested}"
+            )
+        return requested
+    return _FORMAT_OF_SUFFIX.get(input_path.suffix.lower(), "png")
+
+
+def output_path(item: InputFile, out_dir: Path, fmt: str, suffix: str = "") -> Path:
+    rel = item.relative
+    return out_dir / rel.parent / f"{rel.stem}{suffix}{OUTPUT_FORMATS[fmt][1]}"
+
+
+def check_output_dir(out_dir: Path) -> None:
+    """Create ``out_dir`` and prove it is writable before any work starts."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".overnet-write-test.", dir=out_dir)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InputError(
+            f"cannot write to the output folder {out_dir} ({exc.strerror or exc}); choose "
+            "another -o or fix its permissions"
+        ) from None
+
+
+def load_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Decode ``path`` after checking its header size against ``max_pixels``."""
+    try:
+        with Image.open(path) as probe:
+            width, height = probe.size
+    except Exception:  # open_image below reports the precise problem
+        width = height = 0
+    if width * height > max_pixels:
+        raise InputError(
+            f"{path} is {width}x{height} ({width * height / 1e6:.0f} MP), above the "
+            f"{max_pixels / 1e6:.0f} MP limit that guards against decompression bombs; "
+            "raise --max-pixels if the file is trusted"
+        )
+    return open_image(path)
+
+
+def check_format_fits(image: Image.Image, fmt: str) -> None:
+    """Refuse writes that would drop alpha or bit depth (what was lost, what to use)."""
+    mode = image.mode
+    has_alpha = mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+    deep = mode in ("I;16", "I;16B", "I;16L", "I", "F")
+    if fmt == "jpg" and has_alpha:
+        raise InputError("JPEG cannot store the alpha channel; use --format png, webp or tiff")
+    if fmt in ("jpg", "webp") and deep:
+        raise InputError(f"{fmt} stores 8 bits per channel; this {mode} image needs png or tiff")
+    if fmt == "png" and mode == "F":
+        raise InputError("PNG cannot store 32-bit float images; use --format tiff")
+
+
+def save_image(image: Image.Image, path: Path, fmt: str, quality: int = 95) -> Path:
+    """Write atomically, keeping the ICC profile, EXIF (orientation included) and DPI."""
+    from overnet.imaging.io import write_image_atomic
+
+    check_format_fits(image, fmt)
+    pil_format = OUTPUT_FORMATS[fmt][0]
+    options: dict = {}
+    for key in ("icc_profile", "exif", "dpi"):
+        if key in image.info:
+            options[key] = image.info[key]
+    if "transparency" in image.info and pil_format in ("PNG", "WEBP", "TIFF"):
+        options["transparency"] = image.info["transparency"]
+    if pil_format == "JPEG":
+        options.update(quality=quality, subsampling=0 if quality >= 90 else 2)
+        if image.mode == "P":
+            image = image.convert("RGB")
+    elif pil_format == "WEBP":
+        options.update(quality=quality)
+        if image.mode not in ("RGB", "RGBA"):
+            image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+            options.pop("transparency", None)
+    elif pil_format == "TIFF":
+        options["compression"] = "tiff_deflate"
+        options.pop("transparency", None)
+    return write_image_atomic(image, path, format=pil_format, **options)
