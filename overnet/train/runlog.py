@@ -60,4 +60,4 @@ def _cell(value: float | int | None) -> str:
         return ""
     if isinstance(value, int):
         return str(value)
-    return f"{value:.6g}"
+    return f"{value:.8g}"

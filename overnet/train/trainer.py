@@ -324,6 +324,17 @@ class _Trainer:
         losses: list[float] = []
         window_start, window_step = time.perf_counter(), self.step
         start = time.perf_counter()
+        if self.step == 0 and self.validator is not None:
+            # The starting point (random or --init) as row 0: fine-tuning shows its gain.
+            result.last_val = self._validate()
+            self.log.append(
+                step=0, val_psnr=result.last_val.psnr, bicubic_psnr=result.last_val.bicubic
+            )
+            self.echo(
+                f"step 0: validation PSNR-Y {result.last_val.psnr:.3f} dB "
+                f"(bicubic {result.last_val.bicubic:.3f})"
+            )
+        window_start = time.perf_counter()
         try:
             for scale, lr, hr in self._batches():
                 losses.append(self._train_step(scale, lr, hr))
