@@ -27,7 +27,8 @@ JSON schema ``overnet.bench/1`` (checked by :func:`validate_report` and tests/be
   ``samples_s`` [every timed run]; ``images_per_s``, ``output_mpix_per_s`` (from the median);
   ``peak_rss_delta_bytes`` (peak host RSS above the level before the session was created),
   ``rss_method``; ``gpu_memory`` {torch_max_allocated, torch_max_reserved, nvml_used,
-  nvml_delta} or null; ``isolated`` (ran in a child process); ``speedup_vs_torch``
+  nvml_delta} or null; ``isolated`` (ran in a child process); ``load_average`` (1/5/15 min
+  when the row started: other work on the machine skews timings); ``speedup_vs_torch``
   (torch eager fp32 median / this median, same size); ``ratio_vs_baseline`` (the same against
   ``config.baseline``); ``agreement`` null, {reference: true} for the reference row, or
   {max_abs, psnr_db (null = identical), agrees, rule | reason} against PyTorch fp32 on the same
@@ -277,6 +278,7 @@ _HEADER = (
     "x torch",
     "x base",
     "max abs/PSNR vs torch",
+    "load 1m",
 )
 
 
@@ -304,6 +306,7 @@ def _table_rows(data: dict[str, Any]) -> list[tuple[str, ...]]:
                 _f(row.get("speedup_vs_torch"), ".2f"),
                 _f(row.get("ratio_vs_baseline"), ".2f"),
                 _agreement_text(row.get("agreement")),
+                _f((row.get("load_average") or [None])[0], ".2f"),
             )
         )
     return lines

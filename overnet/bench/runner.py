@@ -79,6 +79,7 @@ class RowResult:
     rss_method: str | None = None
     gpu_memory: dict[str, int] | None = None
     isolated: bool = False
+    load_average: list[float] | None = None  # 1/5/15-min load when the row started
     speedup_vs_torch: float | None = None
     ratio_vs_baseline: float | None = None
     agreement: dict[str, Any] | None = None

@@ -295,6 +295,7 @@ def run_suite(
             f"[{i}/{len(rows)}] {spec.name} {spec.width}x{spec.height} x{spec.scale:g} "
             f"batch {spec.batch}"
         )
+        load_at_start = environment.load_average()
         reason = _unavailable_reason(spec.backend) if opener is None else None
         if reason:
             results.append(RowResult(spec, status="unavailable", error=reason))
@@ -313,6 +314,7 @@ def run_suite(
                 result.notes.append("run in a child process (estimate above half of free RAM)")
         else:
             result, out = run_row(spec)
+        result.load_average = load_at_start
         _compare(spec, result, out, config, outputs, opener)
         results.append(result)
         say("    " + _one_line(result))
