@@ -1,0 +1,186 @@
+"""Engine build logic against the tensorrt double (11.x and 10.x flavours)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from overnet.errors import InputError, MissingDependencyError
+from overnet.export.tensorrt import BuildOptions, EngineBuildError, Profile, build_engine
+from overnet.export.tensorrt.build import network_flags
+from overnet.export.tensorrt.engine_export import build_with_sidecar, rebuild_command
+from overnet.export.tensorrt.sidecar import read_sidecar, sha256_file
+from overnet.runtime.cuda_rt import NoGpuError
+from tests.fakes.fixtures import fake_env, install, write_tiny_onnx
+
+PROFILE = Profile.parse("1x3x16x16", "1x3x32x48", "2x3x64x96")
+
+
+@pytest.fixture(params=[11, 10], ids=["trt11", "trt10"])
+def trt_env(request, monkeypatch):
+    """The TensorRT 11.x double, then the 10.x one."""
+    yield from fake_env(request.param, monkeypatch)
+
+
+@pytest.fixture
+def tiny_onnx(tmp_path):
+    return write_tiny_onnx(tmp_path / "overnet_x2_fp16.onnx")
+
+
+def test_network_is_strongly_typed_from_the_enum(trt_env, tiny_onnx, tmp_path):
+    build_engine(tiny_onnx, tmp_path / "e.engine", PROFILE, echo=lambda _: None)
+    network = trt_env.trt.networks[-1]
+    enum_bit = int(trt_env.trt.module.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+    assert network.flags == 1 << enum_bit == network_flags(trt_env.trt.module)
+    # the two flavours differ, so a literal would have failed one of them
+    assert network.flags == (2 if trt_env.version.startswith("10.") else 1)
+
+
+def test_build_sets_profile_options_and_no_weak_typing(trt_env, tiny_onnx, tmp_path):
+    options = BuildOptions(
+        workspace=2 << 30, opt_level=4, version_compatible=True, hardware_compat="ampere+"
+    )
+    engine = tmp_path / "sub" / "e.engine"
+    result = build_engine(tiny_onnx, engine, PROFILE, options, echo=lambda _: None)
+    config = trt_env.trt.configs[-1]
+    assert config.profiles[0].shapes == {"lr": (PROFILE.min, PROFILE.opt, PROFILE.max)}
+    assert config.pool_limits == {"WORKSPACE": 2 << 30}
+    assert config.builder_optimization_level == 4
+    assert [f.name for f in config.flags_set] == ["VERSION_COMPATIBLE"]
+    assert config.hardware_compatibility_level.name == "AMPERE_PLUS"
+    assert engine.read_bytes().startswith(b"FAKETRT1")  # plain plan, no header of ours
+    assert result.engine_bytes == engine.stat().st_size
+    assert not list(engine.parent.glob("*.part"))
+    # trt_env's teardown fails the test if any deprecated (removed-in-11) name was touched
+
+
+def test_defaults_leave_tensorrt_defaults_alone(trt_env, tiny_onnx, tmp_path):
+    build_engine(tiny_onnx, tmp_path / "e.engine", PROFILE, echo=lambda _: None)
+    config = trt_env.trt.configs[-1]
+    assert config.pool_limits == {} and config.flags_set == []
+    assert config.builder_optimization_level == 3
+    assert config.hardware_compatibility_level.name == "NONE"
+
+
+def test_timing_cache_created_reused_and_saved(trt_env, tiny_onnx, tmp_path):
+    cache = tmp_path / "t.cache"
+    options = BuildOptions(timing_cache=cache)
+    lines: list[str] = []
+    first = build_engine(tiny_onnx, tmp_path / "a.engine", PROFILE, options, echo=lines.append)
+    assert not first.timing_cache_reused and cache.read_bytes() == b"TCACHE:5"
+    assert any("creating timing cache" in line for line in lines)
+    second = build_engine(tiny_onnx, tmp_path / "b.engine", PROFILE, options, echo=lines.append)
+    assert second.timing_cache_reused and cache.read_bytes() == b"TCACHE:10"
+    assert trt_env.trt.configs[-1].timing_cache.loaded
+    assert trt_env.trt.configs[-1].ignore_mismatch is False
+    assert any("reusing timing cache" in line for line in lines)
+
+
+def test_progress_phases_are_reported_and_timed(trt_env, tiny_onnx, tmp_path):
+    lines: list[str] = []
+    result = build_engine(tiny_onnx, tmp_path / "e.engine", PROFILE, echo=lines.append)
+    assert any("[tensorrt] Building engine (2 steps)" in line for line in lines)
+    assert any("[tensorrt] Building engine done in" in line for line in lines)
+    assert not any("Tactic selection" in line for line in lines)  # nested phases stay quiet
+    assert set(result.phase_seconds) == {"Building engine"}
+    assert result.seconds >= 0 and result.tensorrt_version == trt_env.version
+
+
+def test_parser_error_names_the_node(trt_env, tmp_path):
+    bad = write_tiny_onnx(tmp_path / "bad.onnx", bad_node=True)
+    with pytest.raises(EngineBuildError) as info:
+        build_engine(bad, tmp_path / "e.engine", PROFILE, echo=lambda _: None)
+    message = str(info.value)
+    assert "node 'FancyOp_7' (FancyOp): No importer registered for op: FancyOp" in message
+    assert "overnet check" in message
+    assert not (tmp_path / "e.engine").exists()
+
+
+def test_wrong_input_name_and_failed_build(trt_env, tmp_path):
+    other = write_tiny_onnx(tmp_path / "other.onnx", input_name="inputs")
+    with pytest.raises(EngineBuildError, match=r"inputs \['inputs'\].*one input 'lr'"):
+        build_engine(other, tmp_path / "e.engine", PROFILE, echo=lambda _: None)
+    trt_env.trt.fail_build = True
+    good = write_tiny_onnx(tmp_path / "good.onnx")
+    with pytest.raises(EngineBuildError, match="failed to build an engine.*--max"):
+        build_engine(good, tmp_path / "e.engine", PROFILE, echo=lambda _: None)
+    assert not (tmp_path / "e.engine").exists()
+
+
+def test_same_cc_needs_the_enum_member(monkeypatch, tiny_onnx, tmp_path):
+    install(monkeypatch, 10, same_cc=False)
+    with pytest.raises(InputError, match="SAME_COMPUTE_CAPABILITY.*ampere"):
+        build_engine(
+            tiny_onnx,
+            tmp_path / "e.engine",
+            PROFILE,
+            BuildOptions(hardware_compat="same-cc"),
+            echo=lambda _: None,
+        )
+
+
+def test_sidecar_written_beside_engine(trt_env, tiny_onnx, tmp_path):
+    engine = tmp_path / "overnet_x2_fp16_b1-2_16x16-64x96.engine"
+    rebuild = rebuild_command(tmp_path / "w.pth", [2], PROFILE, BuildOptions(), tmp_path)
+    _, path = build_with_sidecar(
+        tiny_onnx, engine, PROFILE, BuildOptions(), rebuild=rebuild, echo=lambda _: None
+    )
+    sidecar = read_sidecar(engine)
+    assert path.name == engine.name + ".json"
+    assert (sidecar.tensorrt_version, sidecar.gpu_name, sidecar.compute_capability) == (
+        trt_env.version,
+        "NVIDIA H100 80GB HBM3",
+        "9.0",
+    )
+    assert (sidecar.precision, sidecar.scale, sidecar.upscale) == ("fp16", 2.0, 3)
+    assert sidecar.profile == PROFILE.to_dict()
+    assert sidecar.onnx_sha256 == sha256_file(tiny_onnx)
+    assert sidecar.engine_sha256 == sha256_file(engine)
+    assert sidecar.rebuild_command.startswith("overnet export --format tensorrt --weights /")
+    assert "--min 1x3x16x16 --opt 1x3x32x48 --max 2x3x64x96" in sidecar.rebuild_command
+    assert sidecar.trtexec_command.startswith("trtexec --onnx=")
+    assert json.loads(path.read_text())["build_options"]["hardware_compat"] == "none"
+
+
+def test_no_gpu_is_a_clear_error(monkeypatch, tiny_onnx, tmp_path):
+    install(monkeypatch, 11, count=0)
+    with pytest.raises(NoGpuError, match="no usable CUDA GPU"):
+        build_with_sidecar(
+            tiny_onnx,
+            tmp_path / "e.engine",
+            PROFILE,
+            BuildOptions(),
+            rebuild="x",
+            echo=lambda _: None,
+        )
+
+
+def test_missing_tensorrt_names_extra_and_index(monkeypatch, tiny_onnx, tmp_path):
+    monkeypatch.setitem(sys.modules, "tensorrt", None)  # import fails as if not installed
+    with pytest.raises(MissingDependencyError) as info:
+        build_engine(tiny_onnx, tmp_path / "e.engine", PROFILE)
+    message = str(info.value)
+    assert "pip install 'overnet[tensorrt]'" in message
+    assert "--extra-index-url https://pypi.nvidia.com" in message
+
+
+def test_the_double_rejects_removed_api(monkeypatch):
+    """The 11.x double raises on names TensorRT 11 removed; the 10.x one records them."""
+    eleven = install(monkeypatch, 11).trt.module
+    for enum, name in [
+        ("BuilderFlag", "FP16"),
+        ("BuilderFlag", "BF16"),
+        ("BuilderFlag", "INT8"),
+        ("BuilderFlag", "OBEY_PRECISION_CONSTRAINTS"),
+        ("NetworkDefinitionCreationFlag", "EXPLICIT_BATCH"),
+    ]:
+        with pytest.raises(AttributeError):
+            getattr(getattr(eleven, enum), name)
+    builder = eleven.Builder(eleven.Logger())
+    with pytest.raises(AttributeError):
+        builder.platform_has_fast_fp16  # noqa: B018
+    ten = install(monkeypatch, 10)
+    assert hasattr(ten.trt.module.BuilderFlag, "INT8")
+    assert ten.trt.deprecated_used == ["BuilderFlag.INT8"]

@@ -1,0 +1,1 @@
+"""Test doubles of GPU libraries (tensorrt, cuda-python) for CPU-only machines."""

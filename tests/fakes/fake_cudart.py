@@ -1,0 +1,262 @@
+"""A test double of cuda-python's ``cuda.bindings.runtime`` backed by host memory.
+
+"Device" allocations are numpy arrays whose addresses act as device pointers, so copies
+and the fake TensorRT kernels move real bytes, and any access outside an allocation fails
+the test. Every call returns a tuple whose first element is a ``cudaError_t``, as the real
+module does. Stream capture records work instead of running it; graph launches replay it.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import types
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+class cudaError_t(enum.IntEnum):  # the names the real enum uses
+    cudaSuccess = 0
+    cudaErrorInvalidValue = 1
+    cudaErrorMemoryAllocation = 2
+    cudaErrorInsufficientDriver = 35
+    cudaErrorNoDevice = 100
+    cudaErrorStreamCaptureUnsupported = 900
+
+
+_ERROR_TEXT = {
+    cudaError_t.cudaSuccess: b"no error",
+    cudaError_t.cudaErrorInvalidValue: b"invalid argument",
+    cudaError_t.cudaErrorMemoryAllocation: b"out of memory",
+    cudaError_t.cudaErrorInsufficientDriver: b"CUDA driver version is insufficient",
+    cudaError_t.cudaErrorNoDevice: b"no CUDA-capable device is detected",
+    cudaError_t.cudaErrorStreamCaptureUnsupported: b"operation not permitted when capturing",
+}
+
+
+class cudaMemcpyKind(enum.IntEnum):
+    cudaMemcpyHostToHost = 0
+    cudaMemcpyHostToDevice = 1
+    cudaMemcpyDeviceToHost = 2
+    cudaMemcpyDeviceToDevice = 3
+
+
+class cudaStreamCaptureMode(enum.IntEnum):
+    cudaStreamCaptureModeGlobal = 0
+    cudaStreamCaptureModeThreadLocal = 1
+    cudaStreamCaptureModeRelaxed = 2
+
+
+class cudaStream_t:
+    def __init__(self, handle: int) -> None:
+        self._handle = handle
+
+    def __int__(self) -> int:
+        return self._handle
+
+
+@dataclass
+class FakeGraph:
+    ops: list[Any]
+
+
+@dataclass
+class FakeProps:
+    name: bytes
+    major: int
+    minor: int
+    totalGlobalMem: int
+
+
+@dataclass
+class FakeGpu:
+    """State shared by the fake CUDA runtime and the fake TensorRT."""
+
+    name: str = "NVIDIA H100 80GB HBM3"
+    compute_capability: tuple[int, int] = (9, 0)
+    count: int = 1
+    total: int = 80 << 30
+    device: dict[int, np.ndarray] = field(default_factory=dict)
+    pinned: dict[int, np.ndarray] = field(default_factory=dict)
+    external: dict[int, np.ndarray] = field(default_factory=dict)  # e.g. fake torch tensors
+    streams: set[int] = field(default_factory=set)
+    capturing: dict[int, list[Any]] = field(default_factory=dict)
+    calls: list[str] = field(default_factory=list)
+    graph_launches: int = 0
+    fail_malloc_over: int | None = None  # cudaMalloc of more bytes fails (OOM)
+    _ids: Any = field(default_factory=lambda: itertools.count(1))
+
+    @property
+    def used(self) -> int:
+        return sum(a.nbytes for a in self.device.values())
+
+    def region(self, ptr: int, nbytes: int, where: str = "any") -> np.ndarray:
+        """The uint8 view of [ptr, ptr + nbytes); fails outside every allocation."""
+        pools = {
+            "device": [self.device, self.external],
+            "host": [self.pinned],
+            "any": [self.device, self.pinned, self.external],
+        }[where]
+        for pool in pools:
+            for base, arr in pool.items():
+                if base <= ptr and ptr + nbytes <= base + arr.nbytes:
+                    return arr[ptr - base : ptr - base + nbytes]
+        raise AssertionError(
+            f"fake GPU: {nbytes} bytes at {ptr:#x} are outside any {where} allocation"
+        )
+
+    def on_stream(self, stream: int, op: Any) -> None:
+        """Run ``op`` now, or record it while ``stream`` is being captured."""
+        if stream in self.capturing:
+            self.capturing[stream].append(op)
+        else:
+            op()
+
+
+def _ok(*values: Any) -> tuple:
+    return (cudaError_t.cudaSuccess, *values)
+
+
+def make_fake_cudart(gpu: FakeGpu) -> types.ModuleType:
+    mod = types.ModuleType("cuda.bindings.runtime")
+    mod.cudaError_t = cudaError_t
+    mod.cudaMemcpyKind = cudaMemcpyKind
+    mod.cudaStreamCaptureMode = cudaStreamCaptureMode
+    mod.cudaStream_t = cudaStream_t
+    mod.fake_gpu = gpu
+
+    def cudaGetErrorName(err):
+        return _ok(cudaError_t(err).name.encode())
+
+    def cudaGetErrorString(err):
+        return _ok(_ERROR_TEXT[cudaError_t(err)])
+
+    def cudaGetDeviceCount():
+        if gpu.count == 0:
+            return (cudaError_t.cudaErrorNoDevice, 0)
+        return _ok(gpu.count)
+
+    def cudaSetDevice(index):
+        return _ok() if index < gpu.count else (cudaError_t.cudaErrorInvalidValue,)
+
+    def cudaGetDeviceProperties(index):
+        major, minor = gpu.compute_capability
+        return _ok(FakeProps(gpu.name.encode() + b"\0\0", major, minor, gpu.total))
+
+    def cudaMemGetInfo():
+        return _ok(gpu.total - gpu.used, gpu.total)
+
+    def _alloc(pool, nbytes):
+        arr = np.zeros(int(nbytes), np.uint8)
+        ptr = arr.ctypes.data
+        pool[ptr] = arr
+        return ptr
+
+    def cudaMalloc(nbytes):
+        gpu.calls.append("cudaMalloc")
+        if gpu.fail_malloc_over is not None and nbytes > gpu.fail_malloc_over:
+            return (cudaError_t.cudaErrorMemoryAllocation, 0)
+        return _ok(_alloc(gpu.device, nbytes))
+
+    def cudaMallocHost(nbytes):
+        gpu.calls.append("cudaMallocHost")
+        return _ok(_alloc(gpu.pinned, nbytes))
+
+    def cudaFree(ptr):
+        return (
+            _ok()
+            if gpu.device.pop(int(ptr), None) is not None
+            else (cudaError_t.cudaErrorInvalidValue,)
+        )
+
+    def cudaFreeHost(ptr):
+        return (
+            _ok()
+            if gpu.pinned.pop(int(ptr), None) is not None
+            else (cudaError_t.cudaErrorInvalidValue,)
+        )
+
+    def cudaMemcpyAsync(dst, src, nbytes, kind, stream):
+        assert isinstance(dst, int) and isinstance(src, int), "pass int addresses"
+        to_device = kind == cudaMemcpyKind.cudaMemcpyHostToDevice
+        assert kind in (
+            cudaMemcpyKind.cudaMemcpyHostToDevice,
+            cudaMemcpyKind.cudaMemcpyDeviceToHost,
+        )
+        d = gpu.region(dst, nbytes, "device" if to_device else "host")
+        s = gpu.region(src, nbytes, "host" if to_device else "device")
+        gpu.calls.append("cudaMemcpyAsync")
+
+        def op():
+            d[:] = s
+
+        gpu.on_stream(int(stream), op)
+        return _ok()
+
+    def cudaStreamCreate():
+        handle = 0x5000 + next(gpu._ids)
+        gpu.streams.add(handle)
+        return _ok(cudaStream_t(handle))
+
+    def cudaStreamSynchronize(stream):
+        assert int(stream) in gpu.streams
+        return _ok()
+
+    def cudaStreamDestroy(stream):
+        gpu.streams.discard(int(stream))
+        return _ok()
+
+    def cudaStreamBeginCapture(stream, mode):
+        gpu.capturing[int(stream)] = []
+        return _ok()
+
+    def cudaStreamEndCapture(stream):
+        return _ok(FakeGraph(gpu.capturing.pop(int(stream))))
+
+    def cudaGraphInstantiate(graph, flags):
+        assert isinstance(graph, FakeGraph) and isinstance(flags, int)
+        return _ok(FakeGraph(list(graph.ops)))
+
+    def cudaGraphLaunch(graph_exec, stream):
+        gpu.graph_launches += 1
+        for op in graph_exec.ops:
+            gpu.on_stream(int(stream), op)
+        return _ok()
+
+    def cudaGraphDestroy(graph):
+        return _ok()
+
+    def cudaGraphExecDestroy(graph_exec):
+        return _ok()
+
+    for fn in (
+        cudaGetErrorName,
+        cudaGetErrorString,
+        cudaGetDeviceCount,
+        cudaSetDevice,
+        cudaGetDeviceProperties,
+        cudaMemGetInfo,
+        cudaMalloc,
+        cudaMallocHost,
+        cudaFree,
+        cudaFreeHost,
+        cudaMemcpyAsync,
+        cudaStreamCreate,
+        cudaStreamSynchronize,
+        cudaStreamDestroy,
+        cudaStreamBeginCapture,
+        cudaStreamEndCapture,
+        cudaGraphInstantiate,
+        cudaGraphLaunch,
+        cudaGraphDestroy,
+        cudaGraphExecDestroy,
+    ):
+        setattr(mod, fn.__name__, fn)
+    return mod
+
+
+def read_floats(gpu: FakeGpu, ptr: int, shape: tuple[int, ...]) -> np.ndarray:
+    count = int(np.prod(shape))
+    return gpu.region(ptr, count * 4, "device").view(np.float32).reshape(shape)

@@ -1,0 +1,281 @@
+"""The tensorrt runtime backend against the tensorrt and cuda-python doubles (CPU only)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from overnet.errors import InputError, MissingDependencyError
+from overnet.export.tensorrt import BuildOptions, EngineMismatchError, Profile
+from overnet.export.tensorrt.engine_export import build_with_sidecar
+from overnet.export.tensorrt.sidecar import sidecar_path
+from overnet.runtime import open_session
+from overnet.runtime.cuda_rt import CudaError, NoGpuError
+from overnet.runtime.ort_backend import resolve_providers
+from overnet.runtime.ort_tensorrt import ort_trt_providers, tensorrt_provider
+from overnet.runtime.registry import backend_status
+from overnet.runtime.tensorrt_backend import TensorRTSession
+from tests.fakes.fixtures import fake_env, install, write_tiny_onnx
+
+PROFILE = Profile.parse("1x3x8x8", "1x3x16x16", "2x3x32x40")
+
+
+@pytest.fixture(params=[11, 10], ids=["trt11", "trt10"])
+def trt_env(request, monkeypatch):
+    """The TensorRT 11.x double, then the 10.x one."""
+    yield from fake_env(request.param, monkeypatch)
+
+
+REBUILD = "overnet export --format tensorrt --weights /w.pth --scales 2 -o /out --overwrite"
+
+
+@pytest.fixture
+def engine(trt_env, tmp_path):
+    onnx = write_tiny_onnx(tmp_path / "overnet_x2_fp16.onnx")
+    path = tmp_path / "overnet_x2_fp16_b1-2_8x8-32x40.engine"
+    build_with_sidecar(onnx, path, PROFILE, BuildOptions(), rebuild=REBUILD, echo=lambda _: None)
+    return path
+
+
+def nearest_x2(x: np.ndarray) -> np.ndarray:
+    return x.repeat(2, axis=2).repeat(2, axis=3)
+
+
+def edit_sidecar(engine, **changes):
+    path = sidecar_path(engine)
+    data = json.loads(path.read_text())
+    data.update(changes)
+    path.write_text(json.dumps(data))
+
+
+def test_open_and_run(trt_env, engine):
+    with open_session(engine, "tensorrt", device="cuda") as session:
+        info = session.info
+        assert (info.backend, info.precision, info.scale, info.upscale) == (
+            "tensorrt",
+            "fp16",
+            2.0,
+            3,
+        )
+        assert (info.min_hw, info.max_hw, info.max_batch) == ((8, 8), (32, 40), 2)
+        assert "NVIDIA H100" in info.device
+        x = np.random.default_rng(0).random((1, 3, 12, 17), dtype=np.float32)
+        y = session.run(x)
+        assert y.dtype == np.float32 and y.shape == (1, 3, 24, 34)
+        np.testing.assert_array_equal(y, nearest_x2(x))
+        assert session.last_run_s >= 0
+
+
+def test_buffers_reused_for_the_same_shape(trt_env, engine):
+    gpu = trt_env.gpu
+    with TensorRTSession(engine) as session:
+        x = np.ones((1, 3, 16, 16), np.float32)
+        session.run(x)
+        allocations = len(gpu.calls) - gpu.calls.count("cudaMemcpyAsync")
+        for _ in range(3):
+            session.run(x * 0.5)
+        session.run(np.ones((1, 3, 8, 8), np.float32))  # smaller: fits, still no allocation
+        assert len(gpu.calls) - gpu.calls.count("cudaMemcpyAsync") == allocations
+        y = session.run(np.full((2, 3, 32, 40), 0.25, np.float32))  # larger: grows
+        assert len(gpu.calls) - gpu.calls.count("cudaMemcpyAsync") == allocations + 4
+        assert y.shape == (2, 3, 64, 80) and np.all(y == 0.25)
+    assert gpu.device == {} and gpu.pinned == {} and gpu.streams == set()  # close frees all
+
+
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [
+        ((1, 3, 33, 20), r"outside the tensorrt profile \(max 32x40\).*tile it"),
+        ((1, 3, 20, 41), "outside the tensorrt profile"),
+        ((1, 3, 7, 20), "below the model minimum 8x8"),
+        ((3, 3, 16, 16), "batch 3 is above the tensorrt profile maximum 2"),
+        ((1, 4, 16, 16), "Nx3xHxW"),
+    ],
+)
+def test_shapes_outside_the_profile_are_refused(trt_env, engine, shape, message):
+    with TensorRTSession(engine) as session, pytest.raises(InputError, match=message):
+        session.run(np.zeros(shape, np.float32))
+
+
+def test_cuda_graph_replays_a_fixed_shape(trt_env, engine):
+    gpu = trt_env.gpu
+    rng = np.random.default_rng(1)
+    with TensorRTSession(engine, cuda_graph=True) as session:
+        for _ in range(3):
+            x = rng.random((1, 3, 10, 12), dtype=np.float32)
+            np.testing.assert_array_equal(session.run(x), nearest_x2(x))
+        assert gpu.graph_launches == 2  # first call runs and captures, then replays
+        x = rng.random((1, 3, 9, 9), dtype=np.float32)  # new shape: plain run, recapture
+        np.testing.assert_array_equal(session.run(x), nearest_x2(x))
+        assert gpu.graph_launches == 2
+        np.testing.assert_array_equal(session.run(x), nearest_x2(x))
+        assert gpu.graph_launches == 3
+        assert "cuda-graph" in session.info.providers
+
+
+def test_memory_report(trt_env, engine):
+    with TensorRTSession(engine) as session:
+        session.run(np.zeros((1, 3, 16, 16), np.float32))
+        report = session.memory_report()
+        assert report.engine_activations == 64 << 20
+        in_bytes, out_bytes = 3 * 16 * 16 * 4, 3 * 32 * 32 * 4
+        assert report.io_device == report.io_pinned_host == in_bytes + out_bytes
+        assert report.used_since_load == in_bytes + out_bytes  # the fake counts device mallocs
+        assert report.engine_file == engine.stat().st_size
+        assert "engine activations 64.0 MiB" in report.format()
+        assert set(report.to_dict()) >= {"load_delta", "used_since_load", "gpu_total"}
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"tensorrt_version": "9.9.9"}, "built with TensorRT 9.9.9, this is TensorRT 1"),
+        ({"gpu_name": "NVIDIA A10", "compute_capability": "8.6"}, "built on NVIDIA A10"),
+    ],
+)
+def test_engine_from_another_tensorrt_or_gpu_is_refused(trt_env, engine, changes, message):
+    edit_sidecar(engine, **changes)
+    with pytest.raises(EngineMismatchError, match=message) as info:
+        open_session(engine, "tensorrt", device="cuda")
+    assert REBUILD in str(info.value)
+
+
+def test_truncated_engine(trt_env, engine):
+    data = engine.read_bytes()
+    engine.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="truncated or damaged") as info:
+        TensorRTSession(engine)
+    assert REBUILD in str(info.value)
+    # without the sidecar check, TensorRT's own refusal becomes a clear error too
+    with pytest.raises(InputError, match=r"could not deserialize .* truncated or damaged"):
+        TensorRTSession(engine, verify=False)
+
+
+def test_no_sidecar_needs_verify_false(trt_env, engine):
+    sidecar_path(engine).unlink()
+    with pytest.raises(InputError, match="no sidecar"):
+        TensorRTSession(engine)
+    with TensorRTSession(engine, verify=False) as session:  # scale read from the engine
+        assert session.info.scale == 2.0 and session.info.upscale is None
+        assert "sidecar not checked" in session.info.notes[0]
+
+
+def test_scale_and_precision_requests_are_checked(trt_env, engine):
+    with pytest.raises(InputError, match="built for x2, not x3"):
+        TensorRTSession(engine, scale=3)
+    with pytest.raises(InputError, match="is a fp16 engine"):
+        TensorRTSession(engine, precision="fp32")
+    with pytest.raises(InputError, match="'cuda' or 'cuda:N'"):
+        TensorRTSession(engine, device="cpu:0")
+    with pytest.raises(InputError, match=r"cuda:3 does not exist.*1 GPU"):
+        TensorRTSession(engine, device="cuda:3")
+
+
+def test_out_of_memory_is_a_clear_error(trt_env, engine):
+    trt_env.gpu.fail_malloc_over = 1000
+    with TensorRTSession(engine) as session, pytest.raises(CudaError) as info:
+        session.run(np.zeros((1, 3, 16, 16), np.float32))
+    message = str(info.value)
+    assert "cudaMalloc(3072 bytes) failed: cudaErrorMemoryAllocation: out of memory" in message
+    assert "smaller batch/tile" in message
+
+
+def test_no_gpu(monkeypatch, tmp_path):
+    install(monkeypatch, 11, count=0)
+    path = tmp_path / "x.engine"
+    path.write_bytes(b"FAKETRT1{}")
+    with pytest.raises(NoGpuError, match="no usable CUDA GPU"):
+        TensorRTSession(path)
+
+
+def test_missing_tensorrt_or_cuda_python(monkeypatch, tmp_path):
+    path = tmp_path / "x.engine"
+    path.write_bytes(b"plan")
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    with pytest.raises(MissingDependencyError) as info:
+        TensorRTSession(path)
+    assert "overnet[tensorrt]' --extra-index-url https://pypi.nvidia.com" in str(info.value)
+    status = {s.name: s for s in backend_status()}["tensorrt"]
+    assert not status.available and "pypi.nvidia.com" in status.reason
+    with pytest.raises(MissingDependencyError, match="backend 'tensorrt' is not available"):
+        open_session(path, "tensorrt", device="cuda")
+    install(monkeypatch, 11)
+    monkeypatch.setitem(sys.modules, "cuda.bindings.runtime", None)
+    with pytest.raises(
+        MissingDependencyError, match=r"cuda\.bindings\.runtime.*overnet\[tensorrt\]"
+    ):
+        TensorRTSession(path)
+
+
+class FakeCudaTensor:
+    """Just enough of a torch CUDA tensor for the zero-copy path (memory in the fake GPU)."""
+
+    __module__ = "torch"
+
+    def __init__(self, gpu, array: np.ndarray) -> None:
+        self._array = np.ascontiguousarray(array, np.float32)
+        gpu.external[self._array.ctypes.data] = self._array.view(np.uint8).reshape(-1)
+        self.shape, self.dtype, self.is_cuda = self._array.shape, "float32", True
+        self.device = types.SimpleNamespace(index=0, type="cuda")
+
+    def contiguous(self):
+        return self
+
+    def data_ptr(self) -> int:
+        return self._array.ctypes.data
+
+    def numpy(self) -> np.ndarray:
+        return self._array
+
+
+def test_torch_cuda_tensors_are_zero_copy(trt_env, engine, monkeypatch):
+    gpu = trt_env.gpu
+    streams = []
+
+    def current_stream(device):
+        streams.append(device)
+        return types.SimpleNamespace(cuda_stream=0x7777)
+
+    fake_torch = types.SimpleNamespace(
+        float32="float32",
+        empty=lambda shape, dtype, device: FakeCudaTensor(gpu, np.zeros(shape, np.float32)),
+        cuda=types.SimpleNamespace(current_stream=current_stream),
+    )
+    monkeypatch.setitem(sys.modules, "torch", fake_torch)
+    x = np.random.default_rng(2).random((1, 3, 8, 10), dtype=np.float32)
+    with TensorRTSession(engine) as session:
+        out = session.run(FakeCudaTensor(gpu, x))
+        assert isinstance(out, FakeCudaTensor) and out.shape == (1, 3, 16, 20)
+        np.testing.assert_array_equal(out.numpy(), nearest_x2(x))
+        assert "cudaMemcpyAsync" not in gpu.calls and streams  # no copies, torch's stream
+        y = session.run(x)  # numpy again: our own buffers are bound back
+        np.testing.assert_array_equal(y, nearest_x2(x))
+
+
+def test_ort_tensorrt_provider_options(tmp_path):
+    name, options = tensorrt_provider(
+        tmp_path / "cache", opt_shape="1x3x48x48", max_shape="2x3x64x64", opt_level=4
+    )
+    assert name == "TensorrtExecutionProvider"
+    assert options["trt_profile_min_shapes"] == "lr:1x3x32x32"
+    assert options["trt_profile_opt_shapes"] == "lr:1x3x48x48"
+    assert options["trt_profile_max_shapes"] == "lr:2x3x64x64"
+    assert options["trt_engine_cache_enable"] is True
+    assert options["trt_timing_cache_enable"] is True
+    assert options["trt_engine_cache_path"] == str(tmp_path / "cache")
+    assert options["trt_timing_cache_path"] == str(tmp_path / "cache")
+    assert options["trt_builder_optimization_level"] == 4
+    assert "trt_fp16_enable" not in options  # the ONNX is already FP16
+    with pytest.raises(InputError, match="min <= opt <= max"):
+        tensorrt_provider(tmp_path, min_shape="1x3x64x64", opt_shape="1x3x32x32")
+    providers = ort_trt_providers(tmp_path / "cache")
+    assert [p[0] for p in providers] == ["TensorrtExecutionProvider", "CUDAExecutionProvider"]
+    assert providers[1][1]["cudnn_conv_algo_search"] == "HEURISTIC"
+    available = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert resolve_providers(providers, "cuda", available) == providers
+    with pytest.raises(MissingDependencyError, match="onnxruntime-gpu"):
+        resolve_providers(providers, "cuda", ["CPUExecutionProvider"])
