@@ -279,3 +279,26 @@ def test_ort_tensorrt_provider_options(tmp_path):
     assert resolve_providers(providers, "cuda", available) == providers
     with pytest.raises(MissingDependencyError, match="onnxruntime-gpu"):
         resolve_providers(providers, "cuda", ["CPUExecutionProvider"])
+
+
+def test_modules_import_without_torch_tensorrt_or_cuda():
+    """Importing the TensorRT code needs none of its heavy dependencies (they load on use)."""
+    import subprocess
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import sys
+        for name in ("torch", "tensorrt", "cuda", "cuda.bindings", "cuda.bindings.runtime"):
+            sys.modules[name] = None  # importing any of them now raises ImportError
+        import overnet.export.tensorrt
+        import overnet.export.tensorrt.progress
+        import overnet.runtime.cuda_buffers
+        import overnet.runtime.ort_tensorrt
+        import overnet.runtime.tensorrt_backend
+        print("ok")
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
