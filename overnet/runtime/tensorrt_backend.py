@@ -151,18 +151,22 @@ class TensorRTSession(Session):
         self._engine_file = len(data)
         self._free_before, self._total = free_before, total
         self._free_after = mem_get_info(cudart)[0]
-        engine_scale = sidecar.scale if sidecar else self._probe_scale()
-        if scale is not None and abs(float(scale) - engine_scale) > 1e-6:
-            raise InputError(
-                f"{path} was built for x{engine_scale:g}, not x{scale:g}; build an engine for "
-                f"that scale (`overnet export --format tensorrt --scales {scale:g}`)"
-            )
-        engine_precision = sidecar.precision if sidecar else "fp16"
-        if precision is not None and precision != engine_precision:
-            raise InputError(
-                f"{path} is a {engine_precision} engine; an engine runs in the precision it "
-                "was built with (TensorRT 11 engines are strongly typed: the ONNX sets it)"
-            )
+        try:  # release the stream and context if the engine is not what was asked for
+            engine_scale = sidecar.scale if sidecar else self._probe_scale()
+            if scale is not None and abs(float(scale) - engine_scale) > 1e-6:
+                raise InputError(
+                    f"{path} was built for x{engine_scale:g}, not x{scale:g}; build an engine for "
+                    f"that scale (`overnet export --format tensorrt --scales {scale:g}`)"
+                )
+            engine_precision = sidecar.precision if sidecar else "fp16"
+            if precision is not None and precision != engine_precision:
+                raise InputError(
+                    f"{path} is a {engine_precision} engine; an engine runs in the precision it "
+                    "was built with (TensorRT 11 engines are strongly typed: the ONNX sets it)"
+                )
+        except BaseException:
+            self.close()
+            raise
         notes = []
         if threads:
             notes.append("threads does not apply to TensorRT (GPU); ignored")

@@ -169,6 +169,7 @@ def test_scale_and_precision_requests_are_checked(trt_env, engine):
         TensorRTSession(engine, scale=3)
     with pytest.raises(InputError, match="is a fp16 engine"):
         TensorRTSession(engine, precision="fp32")
+    assert trt_env.gpu.streams == set()  # a refused session releases its stream
     with pytest.raises(InputError, match="'cuda' or 'cuda:N'"):
         TensorRTSession(engine, device="cpu:0")
     with pytest.raises(InputError, match=r"cuda:3 does not exist.*1 GPU"):

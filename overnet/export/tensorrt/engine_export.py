@@ -85,13 +85,14 @@ def build_with_sidecar(
     echo: Callable[[str], None] = print,
 ) -> tuple[BuildResult, Path]:
     """Build ``onnx`` (an overnet FP16 export) into ``engine`` and write its sidecar."""
-    from overnet.runtime.cuda_rt import gpu_info
+    from overnet.runtime.cuda_rt import gpu_info, set_device
     from overnet.runtime.onnx_meta import read_onnx_metadata
 
     meta = read_onnx_metadata(onnx)
     if "overnet.scale" not in meta:
         raise InputError(f"{onnx} carries no overnet metadata; export it with `overnet export`")
     gpu = gpu_info(gpu_index)
+    set_device(gpu_index)  # the builder times tactics on the current device
     result = build_engine(onnx, engine, profile, options, echo=echo)
     sidecar = EngineSidecar(
         tensorrt_version=result.tensorrt_version,
