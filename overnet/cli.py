@@ -551,10 +551,24 @@ def _csv_list(text: str, kind, what: str) -> list:
     help="Folder with weights/ and data/Set5 (default: ../shared next to cwd or the repo).",
 )
 @click.option("--psnr/--no-psnr", default=True, show_default=True, help="Set5 PSNR (real weights).")
-@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None)
-@click.option("--csv", "csv_path", type=click.Path(path_type=Path), default=None)
-@click.option("--markdown", "md_path", type=click.Path(path_type=Path), default=None)
-@click.option("--plot", "plot_path", type=click.Path(path_type=Path), default=None, help="PNG.")
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write JSON (schema overnet.bench/1, documented in overnet/bench/report.py).",
+)
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path), default=None, help="CSV.")
+@click.option(
+    "--markdown", "md_path", type=click.Path(path_type=Path), default=None, help="Markdown."
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="PNG: latency vs output megapixels (log) and throughput bars (needs matplotlib).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 @_friendly_errors
 def bench(
