@@ -47,6 +47,7 @@ class TrainConfig:
     upscale: overscaling factor of the model; default: the upstream pairing for the
     largest scale (x2 -> 3, x3 -> 4, x4 -> 5), or the ``init`` weights' factor.
     lr: initial rate, halved every ``decay`` steps; None -> 1e-3, or 1.25e-4 with ``init``.
+    val_at_start: validate the starting weights as step 0 of the log (fresh runs).
     """
 
     data: list[Path] = field(default_factory=list)
@@ -69,6 +70,7 @@ class TrainConfig:
     seed: int = 0
     save_every: int = 1000
     val_every: int = 1000
+    val_at_start: bool = True
     log_every: int = 100
     cache: Path | None = None
     device: str = "auto"

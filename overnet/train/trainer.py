@@ -324,7 +324,7 @@ class _Trainer:
         losses: list[float] = []
         window_start, window_step = time.perf_counter(), self.step
         start = time.perf_counter()
-        if self.step == 0 and self.validator is not None:
+        if self.step == 0 and self.validator is not None and cfg.val_at_start:
             # The starting point (random or --init) as row 0: fine-tuning shows its gain.
             result.last_val = self._validate()
             self.log.append(
