@@ -119,7 +119,8 @@ class _Trainer:
         self.run_dir = config.out
 
     def echo(self, text: str) -> None:
-        if self.info.is_main and self.config.progress:
+        """A line on stderr from rank 0 (notes always; progress bars follow --progress)."""
+        if self.info.is_main:
             print(text, file=sys.stderr, flush=True)
 
     # -- set-up -------------------------------------------------------------------------
