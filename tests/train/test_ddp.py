@@ -65,6 +65,7 @@ def test_two_gloo_ranks_match_each_other_and_one_process(tmp_path, train_images)
         (rank0[k] - v.detach()).abs().max().item() for k, v in single.model.state_dict().items()
     ]
     assert max(diffs) < 1e-4, max(diffs)
+    print(f"max |ddp - single| = {max(diffs):.2e}")
     moved = load_checkpoint(tmp_path / "ddp" / "last.pth")["model_state_dict"]
     assert load_checkpoint(tmp_path / "ddp" / "last.pth")["step"] == STEPS
     torch.testing.assert_close(moved, rank0, atol=0, rtol=0)  # rank 0 wrote its weights

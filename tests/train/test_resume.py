@@ -74,3 +74,14 @@ def test_existing_run_needs_resume_and_same_settings(tmp_path, train_images):
         train(tiny_config(tmp_path, train_images, steps=4, batch=8, resume=True))
     done = train(tiny_config(tmp_path, train_images, steps=2, resume=True))
     assert done.step == 2  # nothing left to do: the run is not trained further
+
+
+def test_image_cache_is_built_once_and_gives_the_same_batches(tmp_path, train_images, straight):
+    cache = tmp_path / "cache"
+    train(tiny_config(tmp_path, train_images, steps=8, cache=cache, out=tmp_path / "a"))
+    files = sorted(cache.glob("*.npy"))
+    assert len(files) == 12  # per image: HR and the x2 LR made with MATLAB bicubic
+    stamps = [f.stat().st_mtime_ns for f in files]
+    train(tiny_config(tmp_path, train_images, steps=8, cache=cache, out=tmp_path / "b"))
+    assert [f.stat().st_mtime_ns for f in sorted(cache.glob("*.npy"))] == stamps  # reused
+    _assert_same(_weights(straight), _weights(tmp_path / "b"))
