@@ -386,7 +386,8 @@ class _Trainer:
         finally:
             bar.close()
         result.step = self.step
-        result.best_psnr, result.best_step = self.best_psnr, self.best_step
+        result.best_psnr = self.best_psnr if math.isfinite(self.best_psnr) else math.nan
+        result.best_step = self.best_step
         result.notes = self.notes
         return result
 

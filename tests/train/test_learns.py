@@ -55,3 +55,19 @@ def test_short_run_beats_bicubic_and_outputs_load(tmp_path, train_images, val_im
     payload = load_checkpoint(run / "last.pth")
     assert payload["step"] == 40 and payload["sampler"]["kind"] == "seed-step"
     assert set(payload["rng"]) >= {"python", "numpy", "torch"}
+
+
+def test_cli_trains_and_resumes(tmp_path, train_images):
+    from click.testing import CliRunner
+
+    from overnet.cli import main
+
+    args = ["train", "--data", str(train_images), "--channels", "16", "--patch", "16",
+            "--batch", "4", "--save-every", "2", "--out", str(tmp_path / "run"),
+            "--no-progress"]  # fmt: skip
+    first = CliRunner().invoke(main, [*args, "--steps", "2"])
+    assert first.exit_code == 0, first.output
+    assert "trained to step 2" in first.output
+    again = CliRunner().invoke(main, [*args, "--steps", "3", "--resume"])
+    assert again.exit_code == 0, again.output
+    assert "resumed" in again.output and "trained to step 3" in again.output
