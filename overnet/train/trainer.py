@@ -323,7 +323,7 @@ class _Trainer:
             leave=False,
         )
         losses: list[float] = []
-        window_start, window_step = time.perf_counter(), self.step
+        window_step = self.step
         start = time.perf_counter()
         if self.step == 0 and self.validator is not None and cfg.val_at_start:
             # The starting point (random or --init) as row 0: fine-tuning shows its gain.
@@ -349,8 +349,8 @@ class _Trainer:
                 save_now = done or self.step % cfg.save_every == 0
                 if not (log_now or val_now or save_now):
                     continue
-                t0 = time.perf_counter()
-                train_time = t0 - window_start
+                # Validation and saving happen after this, outside the timed window.
+                train_time = time.perf_counter() - window_start
                 rate = (self.step - window_step) * cfg.batch / max(train_time, 1e-9)
                 mean_loss = distributed.mean_across(float(np.mean(losses)), self.info, self.device)
                 if not math.isfinite(mean_loss):
