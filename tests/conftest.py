@@ -45,3 +45,12 @@ def read_rgb(path: Path) -> np.ndarray:
 def to_nchw(rgb: np.ndarray) -> np.ndarray:
     """HWC uint8 -> 1x3xHxW float32 in [0, 1]."""
     return (rgb.astype(np.float32) / 255.0).transpose(2, 0, 1)[None].copy()
+
+
+@pytest.fixture(scope="session")
+def x2_onnx(tmp_path_factory, x2_weights) -> Path:
+    """The shared x2 weights exported once (fp32, dynamic shapes) for runtime tests."""
+    from overnet.export import export_onnx
+
+    path = tmp_path_factory.mktemp("onnx") / "x2.onnx"
+    return export_onnx(x2_weights, path, validate=False).path

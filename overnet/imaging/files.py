@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,20 +101,34 @@ def check_output_dir(out_dir: Path) -> None:
         ) from None
 
 
+@contextlib.contextmanager
+def _pillow_pixel_limit(max_pixels: int):
+    """Let Pillow open what our own --max-pixels allows (it refuses > 2x its limit)."""
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max(max_pixels, saved or 0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
 def load_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Decode ``path`` after checking its header size against ``max_pixels``."""
-    try:
-        with Image.open(path) as probe:
-            width, height = probe.size
-    except Exception:  # open_image below reports the precise problem
-        width = height = 0
-    if width * height > max_pixels:
-        raise InputError(
-            f"{path} is {width}x{height} ({width * height / 1e6:.0f} MP), above the "
-            f"{max_pixels / 1e6:.0f} MP limit that guards against decompression bombs; "
-            "raise --max-pixels if the file is trusted"
-        )
-    return open_image(path)
+    limit = f"the {max_pixels / 1e6:.0f} MP limit that guards against decompression bombs"
+    with _pillow_pixel_limit(max_pixels):
+        try:
+            with Image.open(path) as probe:
+                width, height = probe.size
+        except Exception:  # open_image below reports the precise problem
+            width = height = 0
+        if width * height > max_pixels:
+            raise InputError(
+                f"{path} is {width}x{height} ({width * height / 1e6:.0f} MP), above {limit}; "
+                "raise --max-pixels if the file is trusted"
+            )
+        return open_image(path)
 
 
 def check_format_fits(image: Image.Image, fmt: str) -> None:

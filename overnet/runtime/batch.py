@@ -47,7 +47,7 @@ class BatchReport:
         rate = done / self.seconds if self.seconds > 0 else 0.0
         lines = [
             f"{done} upscaled, {self.count('skipped')} skipped (output exists; --overwrite to "
-            f"redo), {self.count('failed')} failed in {self.seconds:.1f} s ({rate:.2f} images/s)"
+            f"redo), {self.count('failed')} failed in {self.seconds:.1f} s ({rate:.3g} images/s)"
         ]
         lines += [f"  failed: {r.input}: {r.error}" for r in self.results if r.status == "failed"]
         lines += [f"  input: {p}" for p in self.problems]

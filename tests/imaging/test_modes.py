@@ -1,0 +1,94 @@
+"""Upscaler returns the input's kind, mode and bit depth; alpha is upscaled separately."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from overnet.errors import InputError
+from overnet.runtime.upscaler import Upscaler
+from tests.runtime.doubles import NearestSession
+
+rng = np.random.default_rng(0)
+
+
+@pytest.fixture
+def upscaler() -> Upscaler:
+    return Upscaler(NearestSession(2))
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        (rng.random((9, 11, 3)) * 255).astype(np.uint8),
+        (rng.random((9, 11, 4)) * 255).astype(np.uint8),
+        (rng.random((9, 11)) * 65535).astype(np.uint16),
+        (rng.random((9, 11, 3)) * 65535).astype(np.uint16),
+        (rng.random((9, 11, 2)) * 255).astype(np.uint8),
+        rng.random((9, 11, 1)).astype(np.float32),
+    ],
+    ids=["rgb8", "rgba8", "gray16", "rgb16", "gray-alpha8", "gray-float"],
+)
+def test_numpy_kinds_round_trip(upscaler, image):
+    out = upscaler.upscale(image)
+    assert out.dtype == image.dtype
+    assert out.shape == (18, 22, *image.shape[2:])
+    expected = image.repeat(2, 0).repeat(2, 1)
+    if image.ndim == 3 and image.shape[2] in (2, 4):  # alpha is bicubic, not nearest
+        expected, out = expected[..., :-1], out[..., :-1]
+    tolerance = 1e-6 if image.dtype == np.float32 else 1
+    assert np.abs(out.astype(np.float64) - expected).max() <= tolerance
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "I;16", "1", "F"])
+def test_pil_modes_round_trip(upscaler, mode):
+    base = Image.fromarray((rng.random((8, 10, 3)) * 255).astype(np.uint8))
+    if mode == "I;16":
+        image = Image.fromarray((rng.random((8, 10)) * 65535).astype(np.uint16))
+    elif mode == "F":
+        image = Image.fromarray(rng.random((8, 10)).astype(np.float32), "F")
+    else:
+        image = base.convert(mode)
+    image.info["icc_profile"] = b"fake-icc"
+    out = upscaler.upscale(image)
+    assert out.mode == image.mode and out.size == (20, 16)
+    assert out.info["icc_profile"] == b"fake-icc"
+
+
+def test_palette_with_transparency_keeps_palette_and_transparent_index(upscaler):
+    indices = np.full((8, 8), 1, np.uint8)  # red
+    indices[:, 6:] = 2  # green
+    indices[:4, :4] = 0  # transparent
+    image = Image.fromarray(indices, "P")
+    image.putpalette([0, 0, 0, 200, 0, 0, 0, 200, 0] + [0] * (256 * 3 - 9))
+    image.info["transparency"] = 0
+    out = upscaler.upscale(image)
+    assert out.mode == "P" and out.size == (16, 16)
+    assert out.info["transparency"] == 0
+    assert out.getpalette()[:9] == [0, 0, 0, 200, 0, 0, 0, 200, 0]
+    out_idx = np.array(out)
+    assert (out_idx[:6, :6] == 0).all()
+    assert (out_idx[10:, :10] == 1).all() and (out_idx[:, 13:] == 2).all()
+
+
+def test_alpha_is_upscaled_separately(upscaler):
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[..., 3] = np.linspace(0, 255, 8, dtype=np.uint8)[None, :]
+    out = upscaler.upscale(rgba)
+    alpha = out[..., 3].astype(int)
+    assert (np.diff(alpha[4]) >= 0).all()  # a smooth ramp, not blocks of nearest copies
+    assert len(np.unique(alpha[4])) > 8
+
+
+def test_cmyk_and_bad_arrays_are_refused(upscaler):
+    with pytest.raises(InputError, match="CMYK"):
+        upscaler.upscale(Image.new("CMYK", (4, 4)))
+    with pytest.raises(InputError, match="HxW"):
+        upscaler.upscale(np.zeros((2, 3, 4, 5), np.uint8))
+    with pytest.raises(InputError, match="uint8, uint16 or float"):
+        upscaler.upscale(np.zeros((4, 4, 3), np.int64))
+
+
+def test_one_pixel_image(upscaler):
+    assert upscaler.upscale(np.full((1, 1, 3), 7, np.uint8)).shape == (2, 2, 3)
