@@ -123,7 +123,13 @@ def _torch_predictor(weights: Path, scale: float | None, device: str):
     show_default=True,
     help="paper: float output (upstream); standard: output rounded to uint8 first.",
 )
-@click.option("--backend", type=click.Choice(["torch"]), default="torch", show_default=True)
+@click.option(
+    "--backend",
+    default="torch",
+    show_default=True,
+    help="torch, openvino, onnxruntime, auto or a variant (torch-cl, openvino-bf16, ...).",
+)
+@click.option("--tile", type=int, default=None, help="Evaluate tiled (tile side, input px).")
 @click.option("--device", default="cpu", show_default=True, help="torch device (cpu, cuda).")
 @click.option(
     "--save-dir",
@@ -142,6 +148,7 @@ def eval_(
     scale,
     protocol,
     backend,
+    tile,
     device,
     save_dir,
     json_path,
@@ -153,7 +160,17 @@ def eval_(
     from overnet.eval import discover, evaluate
     from overnet.eval.report import format_table, write_csv, write_json
 
-    config, predict = _torch_predictor(weights, scale, device)
+    if backend == "torch" and tile is None:
+        config, predict = _torch_predictor(weights, scale, device)
+    else:
+        from overnet.config import OverNetConfig
+        from overnet.runtime import open_session
+        from overnet.runtime.upscaler import Upscaler
+
+        session = open_session(weights, backend, device=device, scale=scale)
+        click.echo(f"backend: {session.info.describe()}", err=True)
+        predict = Upscaler(session, tile=tile).upscale_array if tile else session.run
+        config = OverNetConfig(upscale=session.info.upscale or 4, scale=session.info.scale)
     if not float(config.scale).is_integer():
         raise click.BadParameter("evaluation needs an integer scale", param_hint="--scale")
     results, failed = [], 0
