@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import types
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,10 @@ class FakeTensorRT:
     builds: int = 0
     fail_build: bool = False
     runtimes: list[Any] = field(default_factory=list)
+    #: create_timing_cache returns None (as TensorRT may for unreadable data)
+    timing_cache_none: bool = False
+    #: get_timing_cache returns None
+    no_timing_cache_out: bool = False
 
 
 class EnumMember(int):
@@ -155,6 +160,7 @@ def make_fake_tensorrt(gpu: FakeGpu, major: int = 11, *, same_cc: bool = True) -
             self.inputs: list[ITensor] = []
             self.outputs: list[ITensor] = []
             self.metadata: dict[str, str] = {}
+            self.initializer_types: Counter[str] = Counter()
 
         @property
         def num_inputs(self) -> int:
@@ -226,6 +232,10 @@ def make_fake_tensorrt(gpu: FakeGpu, major: int = 11, *, same_cc: bool = True) -
                 return ITensor(value.name, dims, elem[value.type.tensor_type.elem_type])
 
             self._network.inputs = [tensor(v) for v in model.graph.input]
+            # what a strongly typed build takes its precision from: the weights' types
+            self._network.initializer_types = Counter(
+                onnx.TensorProto.DataType.Name(t.data_type) for t in model.graph.initializer
+            )
             self._network.outputs = [tensor(v) for v in model.graph.output]
             self._network.metadata = {p.key: p.value for p in model.metadata_props}
             return True
@@ -233,11 +243,15 @@ def make_fake_tensorrt(gpu: FakeGpu, major: int = 11, *, same_cc: bool = True) -
     # -- builder ---------------------------------------------------------------------------
 
     class ITimingCache:
-        def __init__(self, entries: int, loaded: bool) -> None:
+        """Serialized as ``TCACHE:<entries>@<version>/<gpu>``: a cache from another TensorRT
+        or GPU is refused by ``set_timing_cache(cache, ignore_mismatch=False)``."""
+
+        def __init__(self, entries: int, loaded: bool, made_for: str = "") -> None:
             self.entries, self.loaded = entries, loaded
+            self.made_for = made_for or f"{version}/{gpu.name}"
 
         def serialize(self) -> HostMemory:
-            return HostMemory(b"TCACHE:" + str(self.entries).encode())
+            return HostMemory(f"TCACHE:{self.entries}@{self.made_for}".encode())
 
     class IOptimizationProfile:
         def __init__(self) -> None:
@@ -286,19 +300,25 @@ def make_fake_tensorrt(gpu: FakeGpu, major: int = 11, *, same_cc: bool = True) -
             self.profiles.append(profile)
             return len(self.profiles) - 1
 
-        def create_timing_cache(self, data: bytes) -> ITimingCache:
+        def create_timing_cache(self, data: bytes) -> ITimingCache | None:
             data = bytes(data)
+            if state.timing_cache_none:
+                return None
             if not data:
                 return ITimingCache(0, False)
             assert data.startswith(b"TCACHE:"), "not a timing cache"
-            return ITimingCache(int(data[7:]), True)
+            entries, _, made_for = data[7:].decode().partition("@")
+            return ITimingCache(int(entries), True, made_for)
 
         def set_timing_cache(self, cache: ITimingCache, ignore_mismatch: bool) -> bool:
+            assert isinstance(ignore_mismatch, bool)
+            if cache.made_for != f"{version}/{gpu.name}" and not ignore_mismatch:
+                return False  # TensorRT logs the mismatch and keeps no cache
             self.timing_cache, self.ignore_mismatch = cache, ignore_mismatch
             return True
 
         def get_timing_cache(self) -> ITimingCache | None:
-            return self.timing_cache
+            return None if state.no_timing_cache_out else self.timing_cache
 
     class Builder:
         def __init__(self, logger: Logger) -> None:

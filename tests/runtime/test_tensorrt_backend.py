@@ -36,7 +36,7 @@ REBUILD = "overnet export --format tensorrt --weights /w.pth --scales 2 -o /out 
 @pytest.fixture
 def engine(trt_env, tmp_path):
     onnx = write_tiny_onnx(tmp_path / "overnet_x2_fp16.onnx")
-    path = tmp_path / "overnet_x2_fp16_b1-2_8x8-32x40.engine"
+    path = tmp_path / "overnet_x2_fp16_b1-1-2_8x8-16x16-32x40.engine"
     build_with_sidecar(onnx, path, PROFILE, BuildOptions(), rebuild=REBUILD, echo=lambda _: None)
     return path
 

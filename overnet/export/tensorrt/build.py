@@ -75,21 +75,56 @@ def parse_onnx(trt: ModuleType, builder: Any, logger: Any, onnx: Path) -> tuple[
     return network, parser
 
 
-def load_timing_cache(trt: ModuleType, config: Any, path: Path | None) -> tuple[Any, bool]:
-    """Create the builder's timing cache from ``path`` when it exists (reused), else empty."""
+def load_timing_cache(
+    trt: ModuleType, config: Any, path: Path | None, echo: Callable[[str], None] = print
+) -> tuple[Any, bool]:
+    """Attach a timing cache to ``config``: the one in ``path`` when it exists and TensorRT
+    accepts it (reused = True), else a fresh empty one. Returns (cache or None, reused).
+
+    ``set_timing_cache(cache, ignore_mismatch=False)`` returns False for a cache from another
+    GPU or TensorRT version; such a cache is replaced by a fresh one (with a warning) rather
+    than silently reported as reused.
+    """
     data = b""
     if path is not None and path.is_file():
         data = path.read_bytes()
-    cache = config.create_timing_cache(data)
-    # ignore_mismatch=False: a cache from another GPU/TensorRT is not applied (TensorRT warns)
-    config.set_timing_cache(cache, False)
-    return cache, bool(data)
+    cache = None
+    if data:
+        try:
+            cache = config.create_timing_cache(data)
+        except Exception as exc:  # a damaged file: TensorRT raises or returns None
+            echo(f"  warning: timing cache {path} could not be read ({exc}); starting a new one")
+        else:
+            if cache is None:
+                echo(f"  warning: TensorRT could not read timing cache {path}; starting a new one")
+            elif not config.set_timing_cache(cache, False):
+                echo(
+                    f"  warning: timing cache {path} was not accepted (made on another GPU or "
+                    "TensorRT version?); starting a new one, which replaces it after the build"
+                )
+                cache = None
+            else:
+                return cache, True
+    fresh = config.create_timing_cache(b"")
+    if fresh is None or not config.set_timing_cache(fresh, False):
+        echo("  warning: TensorRT could not create a timing cache; building without one")
+        return None, False
+    return fresh, False
 
 
-def save_timing_cache(config: Any, path: Path) -> None:
-    """Serialize the (grown) timing cache atomically."""
-    data = config.get_timing_cache().serialize()
-    write_atomic(path, bytes(data))
+def save_timing_cache(config: Any, path: Path, echo: Callable[[str], None] = print) -> bool:
+    """Serialize the (grown) timing cache atomically; a failure is a warning (False), never an
+    error: the engine is already written and its sidecar must follow."""
+    cache = config.get_timing_cache()
+    if cache is None:
+        echo(f"  warning: TensorRT returned no timing cache; {path} not saved")
+        return False
+    try:
+        write_atomic(path, bytes(cache.serialize()))
+    except Exception as exc:  # best effort: a lost cache only makes the next build slower
+        echo(f"  warning: could not save the timing cache {path}: {exc}")
+        return False
+    return True
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -139,6 +174,7 @@ class BuildResult:
     tensorrt_version: str
     timing_cache: Path | None
     timing_cache_reused: bool
+    timing_cache_saved: bool = False
     phase_seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -169,8 +205,8 @@ def build_engine(
 
         monitor = make_progress_monitor(trt, echo)
         config.progress_monitor = monitor
-    _cache, reused = load_timing_cache(trt, config, options.timing_cache)
-    if options.timing_cache is not None:
+    cache, reused = load_timing_cache(trt, config, options.timing_cache, echo)
+    if options.timing_cache is not None and cache is not None:
         state = "reusing" if reused else "creating"
         echo(f"  {state} timing cache {options.timing_cache}")
     echo("  building the engine (minutes on first build; the timing cache speeds up rebuilds)")
@@ -184,8 +220,9 @@ def build_engine(
     data = bytes(serialized)
     del parser  # kept alive until here: it owns the weights the network used
     write_atomic(engine, data)
-    if options.timing_cache is not None:
-        save_timing_cache(config, options.timing_cache)
+    saved = False
+    if options.timing_cache is not None and cache is not None:
+        saved = save_timing_cache(config, options.timing_cache, echo)
     seconds = time.perf_counter() - start
     return BuildResult(
         engine=engine,
@@ -194,5 +231,6 @@ def build_engine(
         tensorrt_version=str(trt.__version__),
         timing_cache=options.timing_cache,
         timing_cache_reused=reused,
+        timing_cache_saved=saved,
         phase_seconds=dict(getattr(monitor, "phase_seconds", {}) or {}),
     )

@@ -42,7 +42,11 @@ def rebuild_command(
     options: BuildOptions,
     outdir: str | Path,
 ) -> str:
-    """The ``overnet export`` line that rebuilds these engines (stored in each sidecar)."""
+    """The ``overnet export`` line that rebuilds these engines (stored in each sidecar).
+
+    It leaves out ``--timing-cache``: the line is meant for another machine (another GPU or
+    TensorRT version), where this cache does not apply; the rebuild makes its own in OUT.
+    """
     lo, opt, hi = profile.texts()
     args = [
         "overnet",
@@ -64,8 +68,6 @@ def rebuild_command(
         args += ["--workspace", f"{max(1, options.workspace >> 20)}M"]
     if options.opt_level is not None:
         args += ["--opt-level", str(options.opt_level)]
-    if options.timing_cache is not None:
-        args += ["--timing-cache", str(Path(options.timing_cache).resolve())]
     if options.version_compatible:
         args.append("--version-compatible")
     if options.hardware_compat != "none":
@@ -110,12 +112,14 @@ def build_with_sidecar(
         build_options=options.to_dict(),
         build_seconds=round(result.seconds, 3),
         rebuild_command=rebuild,
-        trtexec_command=trtexec_command(onnx, engine, profile, options),
+        # without --timingCacheFile: like rebuild_command, meant for another machine
+        trtexec_command=trtexec_command(onnx, engine, profile, replace(options, timing_cache=None)),
         onnx_file=onnx.name,
         weights_sha256=meta.get("overnet.source_sha256", ""),
         overnet_version=__version__,
         built_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         phase_seconds=result.phase_seconds,
+        timing_cache_reused=result.timing_cache_reused,
     )
     return result, write_sidecar(engine, sidecar)
 
@@ -188,9 +192,10 @@ def export_tensorrt(
         build, sidecar = build_with_sidecar(
             onnx, engine, profile, options, rebuild=rebuild, gpu_index=gpu_index, echo=echo
         )
+        cache_note = ", timing cache reused" if build.timing_cache_reused else ""
         echo(
             f"x{scale:g}: wrote {engine} ({build.engine_bytes / 1e6:.1f} MB) in "
-            f"{build.seconds:.1f} s, sidecar {sidecar.name}"
+            f"{build.seconds:.1f} s{cache_note}, sidecar {sidecar.name}"
         )
         results.append(EngineExport(scale, onnx, engine, sidecar, command, build))
     return results

@@ -75,10 +75,12 @@ class Profile:
         return cls(*(tuple(int(v) for v in data[k]) for k in ("min", "opt", "max")))
 
     def tag(self) -> str:
-        """``b1-1_32x32-1080x1920``: batch range, then min and max H x W."""
-        return (
-            f"b{self.min[0]}-{self.max[0]}_{self.min[2]}x{self.min[3]}-{self.max[2]}x{self.max[3]}"
-        )
+        """``b1-1-1_32x32-360x640-1080x1920``: batch min-opt-max, then min, opt and max
+        H x W. Every profile value is in it, so builds that differ only in ``--opt`` (which
+        changes the kernels TensorRT picks) get different files."""
+        batch = "-".join(str(s[0]) for s in (self.min, self.opt, self.max))
+        sizes = "-".join(f"{s[2]}x{s[3]}" for s in (self.min, self.opt, self.max))
+        return f"b{batch}_{sizes}"
 
 
 def scale_tag(scale: float) -> str:
@@ -87,7 +89,8 @@ def scale_tag(scale: float) -> str:
 
 
 def engine_file_name(scale: float, profile: Profile, precision: str = "fp16") -> str:
-    """``overnet_x2_fp16_b1-1_32x32-1080x1920.engine``: scale, precision and profile."""
+    """``overnet_x2_fp16_b1-1-1_32x32-360x640-1080x1920.engine``: scale, precision and the
+    whole profile."""
     return f"overnet_{scale_tag(scale)}_{precision}_{profile.tag()}.engine"
 
 

@@ -62,6 +62,7 @@ class EngineSidecar:
     overnet_version: str = ""
     built_at: str = ""
     phase_seconds: dict[str, float] = field(default_factory=dict)
+    timing_cache_reused: bool = False
     format: int = SIDECAR_FORMAT
 
     def to_json(self) -> str:
@@ -107,24 +108,55 @@ def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
+#: (built major, running major) pairs across which TensorRT runs version-compatible engines.
+#: NVIDIA's support matrix (TensorRT 11.x): "TensorRT 10 version-compatible engines can run
+#: with a TensorRT 11 runtime, and TensorRT 8 version-compatible engines can run with a
+#: TensorRT 10 runtime. No other combination across major versions is supported."
+CROSS_MAJOR_VERSION_COMPAT = frozenset({(8, 10), (10, 11)})
+#: version compatibility starts with TensorRT 8.6 (builder and runtime)
+FIRST_VERSION_COMPATIBLE = (8, 6)
+
+
+def version_compatible_problem(built: str, running: str) -> str | None:
+    """Why a version-compatible engine built with TensorRT ``built`` cannot run on
+    ``running`` (None when it can): the same major version from ``built`` on, or one of the
+    cross-major pairs in CROSS_MAJOR_VERSION_COMPAT."""
+    b, r = _version_tuple(built), _version_tuple(running)
+    majors = sorted(r_major for b_major, r_major in CROSS_MAJOR_VERSION_COMPAT if b_major == b[0])
+    allowed = f"TensorRT {built} or a newer {b[0]}.x" + "".join(f", or {m}.x" for m in majors)
+    if b[:2] < FIRST_VERSION_COMPATIBLE or r[:2] < FIRST_VERSION_COMPATIBLE:
+        return (
+            f"built version-compatible with TensorRT {built}, this is TensorRT {running}; "
+            "version compatibility needs TensorRT 8.6 or newer on both sides"
+        )
+    if b[0] == r[0] and r >= b:
+        return None
+    if (b[0], r[0]) in CROSS_MAJOR_VERSION_COMPAT:
+        return None
+    return (
+        f"built version-compatible with TensorRT {built}, which needs {allowed} "
+        f"(NVIDIA supports no other combination); this is TensorRT {running}"
+    )
+
+
 def compatibility_problems(
     sidecar: EngineSidecar, tensorrt_version: str, gpu_name: str, compute_capability: str
 ) -> list[str]:
     """Why this engine cannot run with this TensorRT on this GPU (empty when it can).
 
     Plain engines need the exact TensorRT version and the same GPU model; version-compatible
-    ones run on the same or a newer TensorRT; hardware compatibility relaxes the GPU check
-    to the same compute capability (same-cc) or any Ampere-or-newer GPU (ampere+).
+    ones run on the same or a newer TensorRT of the same major version, or across the major
+    versions TensorRT documents (8 -> 10, 10 -> 11; see version_compatible_problem); hardware
+    compatibility relaxes the GPU check to the same compute capability (same-cc) or any
+    Ampere-or-newer GPU (ampere+).
     """
     problems = []
     options = sidecar.build_options or {}
     built, running = sidecar.tensorrt_version, tensorrt_version
     if options.get("version_compatible"):
-        if _version_tuple(running) < _version_tuple(built):
-            problems.append(
-                f"built version-compatible with TensorRT {built}, which needs TensorRT {built} "
-                f"or newer; this is TensorRT {running}"
-            )
+        problem = version_compatible_problem(built, running)
+        if problem:
+            problems.append(problem)
     elif running != built:
         problems.append(f"built with TensorRT {built}, this is TensorRT {running}")
     compat = options.get("hardware_compat", "none")

@@ -68,14 +68,79 @@ def test_timing_cache_created_reused_and_saved(trt_env, tiny_onnx, tmp_path):
     cache = tmp_path / "t.cache"
     options = BuildOptions(timing_cache=cache)
     lines: list[str] = []
+    made_for = f"{trt_env.version}/NVIDIA H100 80GB HBM3".encode()
     first = build_engine(tiny_onnx, tmp_path / "a.engine", PROFILE, options, echo=lines.append)
-    assert not first.timing_cache_reused and cache.read_bytes() == b"TCACHE:5"
+    assert not first.timing_cache_reused and first.timing_cache_saved
+    assert cache.read_bytes() == b"TCACHE:5@" + made_for
     assert any("creating timing cache" in line for line in lines)
     second = build_engine(tiny_onnx, tmp_path / "b.engine", PROFILE, options, echo=lines.append)
-    assert second.timing_cache_reused and cache.read_bytes() == b"TCACHE:10"
+    assert second.timing_cache_reused and cache.read_bytes() == b"TCACHE:10@" + made_for
     assert trt_env.trt.configs[-1].timing_cache.loaded
     assert trt_env.trt.configs[-1].ignore_mismatch is False
     assert any("reusing timing cache" in line for line in lines)
+    assert not any("warning" in line for line in lines)
+
+
+def test_timing_cache_from_another_gpu_is_replaced_not_reused(trt_env, tiny_onnx, tmp_path):
+    """set_timing_cache returns False for a foreign cache: warn, start fresh, reused=False."""
+    cache = tmp_path / "t.cache"
+    cache.write_bytes(b"TCACHE:40@9.9.9/NVIDIA A10")
+    lines: list[str] = []
+    options = BuildOptions(timing_cache=cache)
+    result = build_engine(tiny_onnx, tmp_path / "a.engine", PROFILE, options, echo=lines.append)
+    assert not result.timing_cache_reused
+    assert any("warning: timing cache" in line and "not accepted" in line for line in lines)
+    assert any("creating timing cache" in line for line in lines)
+    config = trt_env.trt.configs[-1]
+    assert config.timing_cache is not None and not config.timing_cache.loaded  # a fresh one
+    assert cache.read_bytes().startswith(b"TCACHE:5@" + trt_env.version.encode())
+
+
+def test_timing_cache_none_from_tensorrt_is_a_warning(trt_env, tiny_onnx, tmp_path):
+    cache = tmp_path / "t.cache"
+    cache.write_bytes(b"TCACHE:3@whatever")
+    trt_env.trt.timing_cache_none = True  # create_timing_cache returns None
+    lines: list[str] = []
+    options = BuildOptions(timing_cache=cache)
+    result = build_engine(tiny_onnx, tmp_path / "a.engine", PROFILE, options, echo=lines.append)
+    assert (tmp_path / "a.engine").is_file()
+    assert not result.timing_cache_reused and not result.timing_cache_saved
+    assert any("could not create a timing cache" in line for line in lines)
+    assert cache.read_bytes() == b"TCACHE:3@whatever"  # left alone
+    trt_env.trt.timing_cache_none = False
+    trt_env.trt.no_timing_cache_out = True  # get_timing_cache returns None
+    lines.clear()
+    result = build_engine(tiny_onnx, tmp_path / "b.engine", PROFILE, options, echo=lines.append)
+    assert (tmp_path / "b.engine").is_file() and not result.timing_cache_saved
+    assert any("returned no timing cache" in line for line in lines)
+
+
+def test_failed_cache_save_still_writes_the_sidecar(trt_env, tiny_onnx, tmp_path):
+    """A cache that cannot be saved must not leave the engine without its sidecar."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    options = BuildOptions(timing_cache=blocker / "t.cache")  # parent is a file: save fails
+    engine = tmp_path / "e.engine"
+    lines: list[str] = []
+    result, sidecar = build_with_sidecar(
+        tiny_onnx, engine, PROFILE, options, rebuild="x", echo=lines.append
+    )
+    assert not result.timing_cache_saved and sidecar.is_file() and engine.is_file()
+    assert any("could not save the timing cache" in line for line in lines)
+
+
+def test_rebuild_command_leaves_out_the_timing_cache(trt_env, tiny_onnx, tmp_path):
+    """The rebuild line (and the stored trtexec line) are for another GPU/TensorRT, where
+    this machine's timing cache does not apply."""
+    options = BuildOptions(timing_cache=tmp_path / "t.cache", opt_level=2)
+    rebuild = rebuild_command(tmp_path / "w.pth", [2], PROFILE, options, tmp_path)
+    assert "--timing-cache" not in rebuild and "--opt-level 2" in rebuild
+    engine = tmp_path / "e.engine"
+    build_with_sidecar(tiny_onnx, engine, PROFILE, options, rebuild=rebuild, echo=lambda _: None)
+    sidecar = read_sidecar(engine)
+    assert "--timing-cache" not in sidecar.rebuild_command
+    assert "--timingCacheFile" not in sidecar.trtexec_command
+    assert sidecar.build_options["timing_cache"] == str(tmp_path / "t.cache")  # still recorded
 
 
 def test_progress_phases_are_reported_and_timed(trt_env, tiny_onnx, tmp_path):
@@ -122,7 +187,7 @@ def test_same_cc_needs_the_enum_member(monkeypatch, tiny_onnx, tmp_path):
 
 
 def test_sidecar_written_beside_engine(trt_env, tiny_onnx, tmp_path):
-    engine = tmp_path / "overnet_x2_fp16_b1-2_16x16-64x96.engine"
+    engine = tmp_path / "overnet_x2_fp16_b1-1-2_16x16-32x48-64x96.engine"
     rebuild = rebuild_command(tmp_path / "w.pth", [2], PROFILE, BuildOptions(), tmp_path)
     _, path = build_with_sidecar(
         tiny_onnx, engine, PROFILE, BuildOptions(), rebuild=rebuild, echo=lambda _: None

@@ -16,7 +16,7 @@ pytest.importorskip("onnx")
 pytest.importorskip("torch")
 
 ARGS = ["--min", "1x3x8x8", "--opt", "1x3x16x16", "--max", "1x3x32x32", "--no-validate"]
-ENGINE = "overnet_x2_fp16_b1-1_8x8-32x32.engine"
+ENGINE = "overnet_x2_fp16_b1-1-1_8x8-16x16-32x32.engine"
 
 
 def test_export_builds_engine_sidecar_and_runs(monkeypatch, tmp_path, x2_weights):

@@ -41,10 +41,19 @@ def test_profile_order_is_checked_per_dimension():
 
 def test_engine_file_name_carries_scale_precision_and_profile():
     profile = Profile.parse()
-    assert engine_file_name(2, profile) == "overnet_x2_fp16_b1-1_32x32-1080x1920.engine"
+    assert engine_file_name(2, profile) == "overnet_x2_fp16_b1-1-1_32x32-360x640-1080x1920.engine"
     batched = Profile.parse("1x3x16x24", "2x3x64x64", "4x3x256x512")
-    assert engine_file_name(2.5, batched) == "overnet_x2.5_fp16_b1-4_16x24-256x512.engine"
+    assert engine_file_name(2.5, batched) == "overnet_x2.5_fp16_b1-2-4_16x24-64x64-256x512.engine"
     assert onnx_file_name(3) == "overnet_x3_fp16.onnx"
+
+
+def test_builds_differing_only_in_opt_get_different_files():
+    a = Profile.parse("1x3x32x32", "1x3x360x640", "1x3x1080x1920")
+    b = Profile.parse("1x3x32x32", "1x3x720x1280", "1x3x1080x1920")
+    c = Profile.parse("1x3x32x32", "2x3x360x640", "4x3x1080x1920")
+    d = Profile.parse("1x3x32x32", "4x3x360x640", "4x3x1080x1920")
+    names = {engine_file_name(2, p) for p in (a, b, c, d)}
+    assert len(names) == 4
 
 
 def test_profile_round_trip():

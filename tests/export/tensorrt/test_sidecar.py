@@ -45,7 +45,7 @@ def make_sidecar(data: bytes = b"engine-bytes", **options) -> EngineSidecar:
 
 
 def test_write_read_round_trip(tmp_path):
-    engine = tmp_path / "overnet_x2_fp16_b1-1_32x32-1080x1920.engine"
+    engine = tmp_path / "overnet_x2_fp16_b1-1-1_32x32-360x640-1080x1920.engine"
     engine.write_bytes(b"engine-bytes")
     path = write_sidecar(engine, make_sidecar())
     assert path == sidecar_path(engine) == tmp_path / (engine.name + ".json")
@@ -100,8 +100,31 @@ def test_mismatch_is_refused_with_rebuild_command(version, gpu, cc, message):
 def test_version_compatible_engine_runs_on_newer_tensorrt_only():
     sidecar = make_sidecar(version_compatible=True)
     assert compatibility_problems(sidecar, "11.3.0.2", "NVIDIA A10", "8.6") == []
+    assert compatibility_problems(sidecar, "11.1.0.6", "NVIDIA A10", "8.6") == []
     problems = compatibility_problems(sidecar, "11.0.1.0", "NVIDIA A10", "8.6")
-    assert "needs TensorRT 11.1.0.6 or newer" in problems[0]
+    assert "needs TensorRT 11.1.0.6 or a newer 11.x" in problems[0]
+
+
+@pytest.mark.parametrize(
+    ("built", "running", "ok"),
+    [
+        ("10.13.2.6", "10.13.2.6", True),
+        ("10.13.2.6", "10.14.1.0", True),  # same major, newer minor
+        ("10.13.2.6", "10.12.0.1", False),  # older minor
+        ("10.13.2.6", "11.1.0.6", True),  # documented: 10 -> 11
+        ("8.6.1", "10.0.1.6", True),  # documented: 8 -> 10
+        ("8.6.1", "9.3.0.1", False),  # 8 -> 9 is not in the support matrix's pairs
+        ("8.6.1", "11.1.0.6", False),  # documented as unsupported
+        ("8.5.3", "10.0.1.6", False),  # version compatibility starts with 8.6
+        ("11.1.0.6", "12.0.0.1", False),  # any newer major is not enough
+        ("11.1.0.6", "10.13.2.6", False),  # never older
+    ],
+)
+def test_version_compatibility_across_versions(built, running, ok):
+    sidecar = make_sidecar(version_compatible=True)
+    sidecar.tensorrt_version = built
+    problems = compatibility_problems(sidecar, running, "NVIDIA A10", "8.6")
+    assert (problems == []) is ok, problems
 
 
 def test_hardware_compat_levels():
