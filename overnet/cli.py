@@ -310,6 +310,7 @@ def export(
     output `sr`."""
     from overnet.export import DEFAULT_OPSET, export_onnx
 
+    _check_export_options(fmt, scale, fp16, trt_options)
     if fmt == "tensorrt":
         _export_tensorrt(weights, output, scale, overwrite, validate, **trt_options)
         return
@@ -334,6 +335,55 @@ def export(
         click.echo(result.validation.format())
     for note in result.notes:
         click.echo(f"note: {note}")
+
+
+#: options of `overnet export` that only one --format uses
+_ONNX_ONLY = ("opset", "static_shape", "sample_image", "dynamic_batch")
+_TENSORRT_ONLY = (
+    "scales",
+    "min_shape",
+    "opt_shape",
+    "max_shape",
+    "workspace",
+    "opt_level",
+    "timing_cache",
+    "version_compatible",
+    "hardware_compat",
+)
+
+
+def _check_export_options(fmt, scale, fp16, trt_options) -> None:
+    """Refuse options the chosen --format would silently ignore (click.UsageError, exit 2)."""
+    ctx = click.get_current_context()
+
+    def given(name: str) -> bool:
+        if name == "dynamic_batch":  # --dynamic-batch is what tensorrt does anyway
+            return ctx.params.get(name) is False
+        source = ctx.get_parameter_source(name)
+        return source is not None and source != click.core.ParameterSource.DEFAULT
+
+    def flag(name: str) -> str:
+        if name == "dynamic_batch":
+            return "--static-batch"
+        return next(p for p in ctx.command.params if p.name == name).opts[0]
+
+    other = _ONNX_ONLY if fmt == "tensorrt" else _TENSORRT_ONLY
+    ignored = [flag(name) for name in other if given(name)]
+    if ignored:
+        why = (
+            "--format tensorrt exports its own FP16 ONNX (default opset, dynamic batch, height "
+            "and width, built-in validation pattern)"
+            if fmt == "tensorrt"
+            else "they apply to --format tensorrt only"
+        )
+        raise click.UsageError(f"{', '.join(ignored)} would be ignored: {why}; drop them")
+    if fmt == "tensorrt" and scale is not None and trt_options.get("scales"):
+        raise click.UsageError("give --scale or --scales, not both (--scales 2,3 builds both)")
+    if fmt == "tensorrt" and fp16:
+        click.echo(
+            "note: --fp16 is implied by --format tensorrt (engines are built from the FP16 "
+            "ONNX export); it is not needed"
+        )
 
 
 def _export_tensorrt(

@@ -64,6 +64,65 @@ def test_export_builds_engine_sidecar_and_runs(monkeypatch, tmp_path, x2_weights
     assert_no_deprecated(env)
 
 
+def test_overwrite_rebuild_reuses_the_timing_cache(monkeypatch, tmp_path, x2_weights):
+    env = install(monkeypatch, 11)
+    out = tmp_path / "engines"
+    args = ["export", "--format", "tensorrt", "--weights", str(x2_weights), "-o", str(out), *ARGS]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    assert "creating timing cache" in first.output and "timing cache reused" not in first.output
+    assert json.loads((out / (ENGINE + ".json")).read_text())["timing_cache_reused"] is False
+    # the ONNX the builder parsed holds float16 weights: a silent FP32 export fails here
+    weights = env.trt.networks[-1].initializer_types
+    assert weights["FLOAT16"] > 0 and weights["FLOAT16"] > weights["FLOAT"], weights
+    again = CliRunner().invoke(main, [*args, "--overwrite"])
+    assert again.exit_code == 0, again.output
+    assert f"reusing timing cache {out}/overnet.timing-cache" in again.output
+    assert "timing cache reused" in again.output
+    sidecar = json.loads((out / (ENGINE + ".json")).read_text())
+    assert sidecar["timing_cache_reused"] is True
+    assert "--timing-cache" not in sidecar["rebuild_command"]
+    assert env.trt.configs[-1].timing_cache.loaded
+    assert_no_deprecated(env)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--opset", "17"], "--opset would be ignored: --format tensorrt exports its own"),
+        (["--static-shape", "64x64"], "--static-shape would be ignored"),
+        (["--static-batch"], "--static-batch would be ignored"),
+        (["--sample-image", "x.png"], "--sample-image would be ignored"),
+        (["--scale", "2", "--scales", "2,3"], "--scale or --scales, not both"),
+    ],
+)
+def test_onnx_only_options_are_refused(monkeypatch, tmp_path, x2_weights, extra, message):
+    install(monkeypatch, 11)
+    out = tmp_path / "e"
+    args = ["export", "--format", "tensorrt", "--weights", str(x2_weights), "-o", str(out)]
+    result = CliRunner().invoke(main, [*args, *extra])
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not out.exists()
+
+
+def test_tensorrt_only_options_are_refused_for_onnx(tmp_path, x2_weights):
+    out = tmp_path / "x2.onnx"
+    args = ["export", "--weights", str(x2_weights), "-o", str(out), "--scales", "2", "--opt"]
+    result = CliRunner().invoke(main, [*args, "1x3x64x64"])
+    assert result.exit_code == 2 and "--scales, --opt would be ignored" in result.output
+    assert "--format tensorrt only" in result.output and not out.exists()
+
+
+def test_fp16_is_implied(monkeypatch, tmp_path, x2_weights):
+    install(monkeypatch, 11)
+    out = tmp_path / "engines"
+    args = ["export", "--format", "tensorrt", "--weights", str(x2_weights), "-o", str(out)]
+    result = CliRunner().invoke(main, [*args, "--fp16", *ARGS])
+    assert result.exit_code == 0, result.output
+    assert "--fp16 is implied by --format tensorrt" in result.output
+    assert (out / ENGINE).is_file()
+
+
 def test_scales_beyond_the_upscale_are_refused(monkeypatch, tmp_path, x2_weights):
     install(monkeypatch, 11)
     result = CliRunner().invoke(
