@@ -16,13 +16,29 @@ import numpy as np
 from overnet.runtime.cuda_rt import check
 
 
+def native_handle(obj: Any) -> int:
+    """The address behind a cuda-python handle object (e.g. ``cudaStream_t``) as an int.
+
+    ``cuda.bindings.utils.get_cuda_native_handle`` is the documented way in newer
+    cuda-python releases; older ones (and types it does not know) fall back to ``int(obj)``.
+    """
+    try:
+        from cuda.bindings.utils import get_cuda_native_handle
+    except ImportError:
+        return int(obj)
+    try:
+        return int(get_cuda_native_handle(obj))
+    except TypeError:  # "Unknown type": a type without a registered getter
+        return int(obj)
+
+
 class Stream:
     """A CUDA stream created by this process (``handle`` is the int TensorRT takes)."""
 
     def __init__(self, cudart: ModuleType) -> None:
         self._cudart = cudart
         self._stream = check(cudart, cudart.cudaStreamCreate(), "cudaStreamCreate")
-        self.handle = int(self._stream)
+        self.handle = native_handle(self._stream)
 
     @property
     def raw(self) -> Any:

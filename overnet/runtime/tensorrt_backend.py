@@ -80,7 +80,13 @@ def _is_torch_cuda(batch: Any) -> bool:
 class TensorRTSession(Session):
     """A ``.engine`` built by ``overnet export --format tensorrt`` (checked against its
     sidecar unless ``verify=False``). ``cuda_graph=True`` replays a captured CUDA graph
-    while the input shape stays the same (numpy inputs)."""
+    while the input shape stays the same (numpy inputs).
+
+    A version-compatible engine carries its own lean runtime (host code), which TensorRT
+    runs only when told to trust the plan (``engine_host_code_allowed``): that is done when
+    its sidecar says it was built version-compatible (and its sha256 matches), or when the
+    caller passes ``trust_host_code=True`` (an engine without a sidecar, ``verify=False``).
+    Only trust engines you built or got from a trusted source."""
 
     def __init__(
         self,
@@ -92,6 +98,7 @@ class TensorRTSession(Session):
         threads: int | None = None,
         cuda_graph: bool = False,
         verify: bool = True,
+        trust_host_code: bool = False,
     ) -> None:
         from overnet.export.tensorrt.sidecar import (
             check_compatible,
@@ -120,16 +127,24 @@ class TensorRTSession(Session):
         free_before, total = mem_get_info(cudart)
         self._logger = trt.Logger(trt.Logger.WARNING)
         self._runtime = trt.Runtime(self._logger)
-        if sidecar is not None and sidecar.build_options.get("version_compatible"):
+        version_compatible = bool(sidecar and sidecar.build_options.get("version_compatible"))
+        if version_compatible or trust_host_code:
             # a version-compatible plan carries its own lean runtime (host code), which
             # TensorRT loads only when the application says it trusts the plan
             self._runtime.engine_host_code_allowed = True
         self._engine = self._runtime.deserialize_cuda_engine(data)
         if self._engine is None:
+            hint = ""
+            if sidecar is None and not trust_host_code:
+                hint = (
+                    " If it was built version-compatible (--version-compatible), TensorRT runs "
+                    "it only when its host code is trusted: keep its sidecar beside it (verify="
+                    "True), or pass trust_host_code=True if you trust where it came from."
+                )
             raise InputError(
                 f"TensorRT {trt.__version__} could not deserialize {path} ({len(data)} bytes): "
                 "the file is truncated or damaged, not a TensorRT engine, or built by another "
-                f"TensorRT version or GPU (see TensorRT's message above).{rebuild}"
+                f"TensorRT version or GPU (see TensorRT's message above).{hint}{rebuild}"
             )
         self._input, self._output = self._io_names(path)
         lo, _opt, hi = (_dims(d) for d in self._engine.get_tensor_profile_shape(self._input, 0))
@@ -172,6 +187,8 @@ class TensorRTSession(Session):
             notes.append("threads does not apply to TensorRT (GPU); ignored")
         if not verify:
             notes.append("sidecar not checked (verify=False)")
+        if trust_host_code and not version_compatible:
+            notes.append("engine host code allowed (trust_host_code=True)")
         self.info = SessionInfo(
             backend="tensorrt",
             device=f"cuda:{index} ({gpu.name}, sm {gpu.compute_capability})",

@@ -117,6 +117,33 @@ def test_cuda_graph_replays_a_fixed_shape(trt_env, engine):
         assert "cuda-graph" in session.info.providers
 
 
+def test_stream_handle_via_get_cuda_native_handle(trt_env, engine, monkeypatch):
+    """cuda-python's documented handle getter is used when it exists, int() otherwise."""
+    seen = []
+
+    def get_cuda_native_handle(obj):
+        seen.append(type(obj).__name__)
+        if type(obj).__name__ != "cudaStream_t":
+            raise TypeError(f"Unknown type: {type(obj)}")
+        return int(obj)
+
+    utils = types.ModuleType("cuda.bindings.utils")
+    utils.get_cuda_native_handle = get_cuda_native_handle
+    monkeypatch.setitem(sys.modules, "cuda.bindings.utils", utils)
+    x = np.ones((1, 3, 8, 8), np.float32)
+    with TensorRTSession(engine) as session:
+        np.testing.assert_array_equal(session.run(x), nearest_x2(x))
+        assert session._stream.handle in trt_env.gpu.streams
+    assert seen == ["cudaStream_t"]
+    from overnet.runtime.cuda_buffers import native_handle
+
+    class Handle:
+        def __int__(self) -> int:
+            return 1234
+
+    assert native_handle(Handle()) == 1234  # a type the getter does not know
+
+
 def test_memory_report(trt_env, engine):
     with TensorRTSession(engine) as session:
         session.run(np.zeros((1, 3, 16, 16), np.float32))
@@ -162,6 +189,33 @@ def test_no_sidecar_needs_verify_false(trt_env, engine):
     with TensorRTSession(engine, verify=False) as session:  # scale read from the engine
         assert session.info.scale == 2.0 and session.info.upscale is None
         assert "sidecar not checked" in session.info.notes[0]
+
+
+def test_version_compatible_engine_loads_and_runs(trt_env, tmp_path):
+    """The plan carries host code (its lean runtime): TensorRT deserializes it only with
+    engine_host_code_allowed, which the sidecar (or trust_host_code=True) grants."""
+    onnx = write_tiny_onnx(tmp_path / "overnet_x2_fp16.onnx")
+    path = tmp_path / "vc.engine"
+    options = BuildOptions(version_compatible=True)
+    build_with_sidecar(onnx, path, PROFILE, options, rebuild=REBUILD, echo=lambda _: None)
+    major = trt_env.version.split(".")[0]
+    edit_sidecar(path, tensorrt_version=f"{major}.0.0.1")  # built by an older release
+    x = np.random.default_rng(3).random((1, 3, 9, 11), dtype=np.float32)
+    with open_session(path, "tensorrt", device="cuda") as session:
+        np.testing.assert_array_equal(session.run(x), nearest_x2(x))
+    assert trt_env.trt.runtimes[-1].engine_host_code_allowed is True
+    sidecar_path(path).unlink()
+    with pytest.raises(InputError, match=r"version-compatible.*sidecar.*trust_host_code=True"):
+        TensorRTSession(path, verify=False)
+    assert trt_env.gpu.streams == set()
+    with TensorRTSession(path, verify=False, trust_host_code=True) as session:
+        np.testing.assert_array_equal(session.run(x), nearest_x2(x))
+        assert "trust_host_code=True" in " ".join(session.info.notes)
+
+
+def test_plain_engine_does_not_allow_host_code(trt_env, engine):
+    with TensorRTSession(engine):
+        assert trt_env.trt.runtimes[-1].engine_host_code_allowed is False
 
 
 def test_scale_and_precision_requests_are_checked(trt_env, engine):
