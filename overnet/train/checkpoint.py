@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import random
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -57,11 +58,52 @@ def _serialize(payload: dict[str, Any], path: str) -> None:
     torch.save(payload, path)
 
 
+def _write_errors() -> tuple[type[BaseException], ...]:
+    """What a failed write raises: OSError from Python, RuntimeError from ``torch.save``
+    (its C++ writer reports a full disk as "PytorchStreamWriter failed writing file
+    ...: file write failed" or "[enforce fail at inline_container.cc] unexpected pos"),
+    and SafetensorError ("I/O error: No space left on device") from safetensors."""
+    errors: tuple[type[BaseException], ...] = (OSError, RuntimeError)
+    try:
+        from safetensors import SafetensorError
+    except ImportError:  # pragma: no cover - safetensors is a dependency
+        return errors
+    return (*errors, SafetensorError)
+
+
+def _free_space(folder: Path) -> str:
+    """'DIR has N MiB free of M GiB' (shutil.disk_usage), or '' when it cannot be read."""
+    try:
+        usage = shutil.disk_usage(folder)
+    except OSError:
+        return ""
+    return f"{folder} has {usage.free / 2**20:,.0f} MiB free of {usage.total / 2**30:,.1f} GiB"
+
+
+def write_failure(path: Path, exc: BaseException, what: str) -> CheckpointError:
+    """The CheckpointError for a failed write of ``path``: cause, what is left, what to do."""
+    reason = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    reason = reason or type(exc).__name__
+    errno_ = getattr(exc, "errno", None)
+    not_space = isinstance(exc, OSError) and errno_ not in (
+        None, errno.ENOSPC, errno.EDQUOT, errno.EFBIG,
+    )  # fmt: skip
+    hint = f"check that {path.parent} is writable (--out)" if not_space else "free disk space"
+    kept = f"the previous {path.name} is intact" if path.exists() else "nothing was written"
+    space = _free_space(path.parent)
+    return CheckpointError(
+        f"saving {what} {path} failed ({reason}); {kept}"
+        + (f"; {space}" if space else "")
+        + f". To fix: {hint} and continue with --resume"
+    )
+
+
 def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
     """Atomically write ``payload``: temp file in the same folder, fsync, rename.
 
     On any failure (disk full, permissions, interrupt) the temp file is removed and
     an existing ``path`` is left as it was, so a kill never leaves a torn checkpoint.
+    A failed write raises :class:`CheckpointError` (with the free space of the folder).
     """
     path = Path(path)
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
@@ -70,23 +112,36 @@ def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
     except OSError as exc:
-        raise CheckpointError(f"cannot write a checkpoint in {path.parent}: {exc}") from None
+        raise write_failure(path, exc, "checkpoint") from None
     try:
         _serialize(payload, tmp)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())  # the rename must not land before the data does
         os.replace(tmp, path)
-    except OSError as exc:
+    except _write_errors() as exc:
         Path(tmp).unlink(missing_ok=True)
-        hint = "free disk space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "check --out"
-        kept = f"the previous {path.name} is intact" if path.exists() else "nothing was written"
-        raise CheckpointError(
-            f"saving checkpoint {path} failed ({exc}); {kept}. To fix: {hint} and resume "
-            "with --resume"
-        ) from None
+        raise write_failure(path, exc, "checkpoint") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return path
+
+
+def _write_weights(model: torch.nn.Module, path: Path) -> None:
+    """``overnet.weights.save_weights`` (atomic; kept separate so tests can make it fail)."""
+    from overnet.weights import save_weights
+
+    save_weights(model, path)
+
+
+def save_weights_file(model: torch.nn.Module, path: str | Path) -> Path:
+    """Write ``best``/``final`` weights (.safetensors, folded); a failed write raises
+    :class:`CheckpointError` and leaves an existing ``path`` as it was."""
+    path = Path(path)
+    try:
+        _write_weights(model, path)
+    except _write_errors() as exc:
+        raise write_failure(path, exc, "weights") from None
     return path
 
 

@@ -72,3 +72,19 @@ def broadcast_flag(flag: bool, info: DistInfo, device: torch.device) -> bool:
     t = torch.tensor([1 if flag else 0], device=device)
     dist.broadcast(t, src=0)
     return bool(t.item())
+
+
+def failed_ranks(failed: bool, info: DistInfo, device: torch.device) -> list[int]:
+    """The ranks whose ``failed`` is true, on every rank (every rank must call this).
+
+    A small all-reduce of one flag per rank; it also synchronises like a barrier. Used
+    after work only rank 0 does (validation, saving): if it fails there, every rank
+    learns it at once and stops, instead of waiting in its next collective until the
+    process group times out.
+    """
+    if not info.enabled:
+        return [info.rank] if failed else []
+    flags = torch.zeros(info.world, dtype=torch.int32, device=device)
+    flags[info.rank] = int(failed)
+    dist.all_reduce(flags)
+    return [rank for rank, flag in enumerate(flags.tolist()) if flag]

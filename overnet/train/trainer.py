@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +27,13 @@ import torch.nn.functional as F
 from overnet.config import OverNetConfig
 from overnet.model import OverNet
 from overnet.train import distributed
-from overnet.train.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from overnet.train.checkpoint import (
+    capture_rng,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+    save_weights_file,
+)
 from overnet.train.config import RESUME_KEYS, TrainConfig
 from overnet.train.data import TrainSet, load_train_set
 from overnet.train.distributed import DistInfo
@@ -90,8 +96,10 @@ def _check_resumable(payload: dict, config: TrainConfig, data: TrainSet, path: P
     for key in RESUME_KEYS:
         if key == "upscale":
             continue  # checked against the network below
+        if key == "lr" and config.lr is None:
+            continue  # no --lr: the run keeps the rate it started with (see setup)
         old = saved.learning_rate if key == "lr" else getattr(saved, key)
-        new = config.learning_rate if key == "lr" else getattr(config, key)
+        new = config.lr if key == "lr" else getattr(config, key)
         if old != new:
             diffs.append(f"{key} {old} -> {new}")
     saved_upscale = payload["model_config"]["upscale"]
@@ -159,6 +167,11 @@ class _Trainer:
         self.notes += self.data.notes
         if payload is not None:
             _check_resumable(payload, cfg, self.data, ckpt_path)
+            if cfg.lr is None:
+                # Without --lr the default depends on --init (1.25e-4 with, 1e-3 without),
+                # which a resume need not repeat: keep the rate the run was started with.
+                saved_lr = TrainConfig.from_dict(payload.get("train_config", {})).learning_rate
+                self.config = cfg = replace(cfg, lr=saved_lr)
 
         if payload is not None:
             self.model_cfg = OverNetConfig(**payload["model_config"])
@@ -189,6 +202,8 @@ class _Trainer:
             restore_rng(payload["rng"])
             self.notes.append(f"resumed {ckpt_path} at step {self.step}")
 
+        self.validator: Validator | None = None
+        self._main_only("reading --val and starting the run folder", self._start_main, payload)
         self.net: torch.nn.Module = self.model
         if self.info.enabled:
             from torch.nn.parallel import DistributedDataParallel
@@ -205,11 +220,14 @@ class _Trainer:
             self.info.world,
             cfg.steps,
         )
-        self.validator = Validator(cfg.val, cfg.scales) if cfg.val and self.info.is_main else None
-        if self.info.is_main:
-            self.log = CsvLog(self.run_dir / "log.csv")
-            self.log.start(self.step if payload is not None else None)
-            write_json(self.run_dir / "config.json", self._describe())
+
+    def _start_main(self, payload: dict | None) -> None:
+        """Rank 0's set-up: the validation sets, log.csv and config.json."""
+        cfg = self.config
+        self.validator = Validator(cfg.val, cfg.scales) if cfg.val else None
+        self.log = CsvLog(self.run_dir / "log.csv")
+        self.log.start(self.step if payload is not None else None)
+        write_json(self.run_dir / "config.json", self._describe())
 
     def _describe(self) -> dict:
         return {
@@ -279,10 +297,8 @@ class _Trainer:
                 + ". Fix the --val folders or leave --val out"
             )
         if result.psnr > self.best_psnr:
+            save_weights_file(self.model, self.run_dir / BEST_NAME)
             self.best_psnr, self.best_step = result.psnr, self.step
-            from overnet.weights import save_weights
-
-            save_weights(self.model, self.run_dir / BEST_NAME)
         return result
 
     def _save(self) -> None:
@@ -301,6 +317,67 @@ class _Trainer:
             "train_config": self.config.to_dict(),
         }
         save_checkpoint(payload, self.run_dir / CHECKPOINT_NAME)
+
+    # -- rank 0's work ---------------------------------------------------------------------
+    def _main_only(self, what: str, work: Callable[..., object], *args: object) -> None:
+        """Run ``work(*args)`` on rank 0, then tell every rank whether it failed.
+
+        Every rank must call this at the same point. Rank 0 re-raises its own error; the
+        others raise a TrainError naming it. Without this a rank-0 error (a full disk, a
+        bad --val folder) left the other ranks waiting in their next collective until
+        the process group timed out (30 minutes by default).
+        """
+        error: Exception | None = None
+        if self.info.is_main:
+            try:
+                work(*args)
+            except Exception as exc:
+                error = exc
+        failed = distributed.failed_ranks(error is not None, self.info, self.device)
+        if error is not None:
+            raise error
+        if failed:
+            raise TrainError(
+                f"rank {', '.join(map(str, failed))} failed while {what} at step {self.step} "
+                f"(its error is in its output); rank {self.info.rank} stops too. Fix the "
+                f"cause and continue with --resume"
+            )
+
+    def _validate_start(self, result: TrainResult) -> None:
+        result.last_val = self._validate()
+        if result.last_val is None:
+            return
+        self.log.append(step=0, val_psnr=result.last_val.psnr, bicubic_psnr=result.last_val.bicubic)
+        self.echo(
+            f"step 0: validation PSNR-Y {result.last_val.psnr:.3f} dB "
+            f"(bicubic {result.last_val.bicubic:.3f})"
+        )
+
+    def _report(
+        self,
+        result: TrainResult,
+        mean_loss: float,
+        rate: float,
+        val_now: bool,
+        save_now: bool,
+        bar,
+        start: float,
+    ) -> None:
+        val = self._validate() if val_now else None
+        if val is not None:
+            result.last_val = val
+        self.log.append(
+            step=self.step,
+            loss=mean_loss,
+            lr=self.last_lr,
+            val_psnr=val.psnr if val else None,
+            bicubic_psnr=val.bicubic if val else None,
+            patches_per_s=rate,
+            elapsed_s=time.perf_counter() - start,
+        )
+        bar.set_postfix(loss=f"{mean_loss:.4f}", psnr=f"{self.best_psnr:.2f}")
+        if save_now:
+            self._save()
 
     # -- the loop -------------------------------------------------------------------------
     def run(self) -> TrainResult:
@@ -325,16 +402,9 @@ class _Trainer:
         losses: list[float] = []
         window_step = self.step
         start = time.perf_counter()
-        if self.step == 0 and self.validator is not None and cfg.val_at_start:
+        if self.step == 0 and cfg.val and cfg.val_at_start:
             # The starting point (random or --init) as row 0: fine-tuning shows its gain.
-            result.last_val = self._validate()
-            self.log.append(
-                step=0, val_psnr=result.last_val.psnr, bicubic_psnr=result.last_val.bicubic
-            )
-            self.echo(
-                f"step 0: validation PSNR-Y {result.last_val.psnr:.3f} dB "
-                f"(bicubic {result.last_val.bicubic:.3f})"
-            )
+            self._main_only("validating the starting weights", self._validate_start, result)
         window_start = time.perf_counter()
         try:
             for scale, lr, hr in self._batches():
@@ -359,30 +429,22 @@ class _Trainer:
                         f"(now {cfg.learning_rate}) or --clip, and check the data. The last "
                         f"good checkpoint is {self.run_dir / CHECKPOINT_NAME}"
                     )
-                val = self._validate() if (val_now and self.info.is_main) else None
-                if self.info.is_main:
-                    if val is not None:
-                        result.last_val = val
-                    self.log.append(
-                        step=self.step,
-                        loss=mean_loss,
-                        lr=self.last_lr,
-                        val_psnr=val.psnr if val else None,
-                        bicubic_psnr=val.bicubic if val else None,
-                        patches_per_s=rate,
-                        elapsed_s=time.perf_counter() - start,
-                    )
-                    bar.set_postfix(loss=f"{mean_loss:.4f}", psnr=f"{self.best_psnr:.2f}")
-                    if save_now:
-                        self._save()
+                # Rank 0 validates, logs and saves; every rank then learns whether that
+                # failed (the collective also stands for a barrier).
+                what = "validating and saving" if val_now else "logging and saving"
+                self._main_only(
+                    what, self._report, result, mean_loss, rate, val_now, save_now, bar, start
+                )
                 result.patches_per_s = rate
                 losses.clear()
                 window_start, window_step = time.perf_counter(), self.step
-                distributed.barrier(self.info)
-            if self.info.is_main and self.step >= cfg.steps:
-                from overnet.weights import save_weights
-
-                save_weights(self.model, self.run_dir / FINAL_NAME)
+            if self.step >= cfg.steps:
+                self._main_only(
+                    f"writing {FINAL_NAME}",
+                    save_weights_file,
+                    self.model,
+                    self.run_dir / FINAL_NAME,
+                )
         finally:
             bar.close()
         result.step = self.step

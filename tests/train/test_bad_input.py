@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -17,7 +18,7 @@ from overnet.train import checkpoint as checkpoint_module
 from overnet.train.checkpoint import load_checkpoint
 from overnet.train.data import load_train_set
 from overnet.weights import save_weights
-from tests.train.conftest import structured_image, tiny_config, write_images
+from tests.train.conftest import file_size_limit, structured_image, tiny_config, write_images
 
 
 def test_empty_folder(tmp_path):
@@ -99,30 +100,79 @@ def test_init_from_folded_weights_trains(tmp_path, train_images, tiny_weights):
     assert result.step == 2 and result.model.upscale == 3
 
 
-def test_disk_full_while_saving_keeps_the_previous_checkpoint(tmp_path, train_images, monkeypatch):
+def _torn_enospc(payload, path):
+    with open(path, "wb") as fh:  # a torn write, as a full disk leaves it
+        fh.write(b"PK\x03\x04partial")
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def _torch_save_past_the_limit(payload, path):
+    # The real torch.save, made to fail as on a full disk: PyTorch raises RuntimeError
+    # ("[enforce fail at inline_container.cc] unexpected pos" or "PytorchStreamWriter
+    # failed writing file ...: file write failed"), not OSError.
+    with file_size_limit(4096):
+        checkpoint_module.torch.save(payload, path)
+
+
+@pytest.mark.parametrize("failing", [_torch_save_past_the_limit, _torn_enospc])
+def test_disk_full_while_saving_keeps_the_previous_checkpoint(
+    tmp_path, train_images, monkeypatch, failing
+):
     real = checkpoint_module._serialize
-    calls = []
+    raised = []
 
     def fail_second(payload, path):
-        calls.append(path)
-        if len(calls) == 1:
+        if not raised:
+            raised.append(None)
             return real(payload, path)
-        with open(path, "wb") as fh:  # a torn write, as a full disk leaves it
-            fh.write(b"PK\x03\x04partial")
-        raise OSError(errno.ENOSPC, "No space left on device")
+        try:
+            failing(payload, path)
+        except Exception as exc:
+            raised.append(exc)
+            raise
+        raise AssertionError("the write did not fail")
 
     monkeypatch.setattr(checkpoint_module, "_serialize", fail_second)
     with pytest.raises(CheckpointError) as err:
         train(tiny_config(tmp_path, train_images, steps=4, save_every=2))
+    cause = raised[-1]
+    expected = RuntimeError if failing is _torch_save_past_the_limit else OSError
+    assert type(cause) is expected, repr(cause)
     text = str(err.value)
-    assert "No space left on device" in text and "previous last.pth is intact" in text
-    assert "free disk space" in text
+    assert str(cause).splitlines()[0] in text and "previous last.pth is intact" in text
+    assert "free disk space" in text and f"{tmp_path / 'run'} has " in text
+    assert re.search(r"has [\d,]+ MiB free of [\d.,]+ GiB", text), text
     run = tmp_path / "run"
     assert load_checkpoint(run / "last.pth")["step"] == 2
     assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []
     monkeypatch.setattr(checkpoint_module, "_serialize", real)
     done = train(tiny_config(tmp_path, train_images, steps=4, save_every=2, resume=True))
     assert done.step == 4
+
+
+def test_disk_full_while_writing_weights_keeps_the_previous_file(
+    tmp_path, train_images, monkeypatch
+):
+    train(tiny_config(tmp_path, train_images, steps=2, save_every=2))
+    run = tmp_path / "run"
+    before = (run / "final.safetensors").read_bytes()
+    real = checkpoint_module._write_weights
+
+    def past_the_limit(model, path):  # safetensors raises SafetensorError, not OSError
+        with file_size_limit(4096):
+            real(model, path)
+
+    monkeypatch.setattr(checkpoint_module, "_write_weights", past_the_limit)
+    with pytest.raises(CheckpointError) as err:
+        train(tiny_config(tmp_path, train_images, steps=4, save_every=2, resume=True))
+    text = str(err.value)
+    assert f"saving weights {run / 'final.safetensors'} failed" in text, text
+    assert "previous final.safetensors is intact" in text and "MiB free" in text
+    assert (run / "final.safetensors").read_bytes() == before
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []
+    monkeypatch.setattr(checkpoint_module, "_write_weights", real)
+    done = train(tiny_config(tmp_path, train_images, steps=4, save_every=2, resume=True))
+    assert done.step == 4 and (run / "final.safetensors").read_bytes() != before
 
 
 def test_resume_with_other_images_is_refused(tmp_path, train_images):
