@@ -100,6 +100,9 @@ class OnnxRuntimeSession(Session):
             if extra.name != self._input:  # the upstream export's scalar scale input
                 self._extra[extra.name] = np.array(scale_input_value(facts.scale, path), np.int64)
         self._output = self._session.get_outputs()[0].name
+        from overnet.runtime.ort_tensorrt import profile_limits
+
+        limits = profile_limits(chosen, self._input)  # a TensorRT profile bounds the input
         self.info = SessionInfo(
             backend="onnxruntime",
             device=device if device != "cpu" else "CPU",
@@ -110,6 +113,7 @@ class OnnxRuntimeSession(Session):
             providers=ran,
             threads=threads or options.intra_op_num_threads or None,
             metadata=facts.metadata,
+            **limits,
         )
         scale_value = facts.scale if facts.scale is not None else probe_scale(self._raw_run)
         self.info.scale = scale_value

@@ -2,8 +2,13 @@
 
 Usage::
 
-    providers = ort_trt_providers(cache_dir="trt-cache")
-    session = open_session("overnet_x2_fp16.onnx", "ort-trt", providers=providers)
+    session = open_session("overnet_x2_fp16.onnx", "ort-trt", device="cuda")
+    # same as providers=ort_trt_providers(cache_dir() / "ort-trt"); other cache or profile:
+    session = open_session("overnet_x2_fp16.onnx", "ort-trt", device="cuda",
+                           trt_cache_dir="trt-cache", trt_profile={"max_shape": "2x3x720x1280"})
+
+The session's ``info.min_hw``/``max_hw``/``max_batch`` follow the provider's profile, so the
+Upscaler tiles within it.
 
 The FP16 ONNX already holds float16 tensors, so ``trt_fp16_enable`` stays off (turning it
 on would let TensorRT also lower the FP32 islands the export keeps on purpose).
@@ -66,3 +71,45 @@ def ort_trt_providers(cache_dir: str | Path, **profile: Any) -> list[tuple[str, 
     """TensorRT provider, then CUDA (never a silent CPU fallback)."""
     device_id = int(profile.get("device_id", 0))
     return [tensorrt_provider(cache_dir, **profile), cuda_provider(device_id)]
+
+
+def default_ort_trt_providers(
+    device: str = "cuda",
+    cache_dir: str | Path | None = None,
+    profile: dict[str, Any] | None = None,
+) -> list[tuple[str, dict[str, Any]]]:
+    """Providers of the ``ort-trt`` backend name: ``ort_trt_providers`` with the engine and
+    timing caches under ``overnet.runtime.model_source.cache_dir()/"ort-trt"`` (unless
+    ``cache_dir``), the default profile shapes (unless ``profile``: tensorrt_provider's
+    keyword arguments) and the device id of ``device`` ("cuda:1" -> 1)."""
+    from overnet.runtime.model_source import cache_dir as overnet_cache_dir
+
+    _, _, index = device.partition(":")
+    options = dict(profile or {})
+    options.setdefault("device_id", int(index) if index.isdigit() else 0)
+    folder = Path(cache_dir) if cache_dir is not None else overnet_cache_dir() / "ort-trt"
+    return ort_trt_providers(folder, **options)
+
+
+def _profile_shape(text: str, input_name: str) -> tuple[int, ...] | None:
+    """``lr:1x3x32x32`` (or several, comma-separated) -> the shape given for ``input_name``."""
+    for entry in str(text).split(","):
+        name, _, dims = entry.strip().rpartition(":")
+        if name == input_name:
+            return tuple(int(v) for v in dims.lower().split("x"))
+    return None
+
+
+def profile_limits(providers: list[Any] | None, input_name: str) -> dict[str, Any]:
+    """SessionInfo limits (``min_hw``, ``max_hw``, ``max_batch``) from a TensorRT provider's
+    explicit profile for ``input_name``; empty when there is none."""
+    for item in providers or []:
+        if isinstance(item, str) or item[0] != TRT_PROVIDER:
+            continue
+        options = item[1] or {}
+        lo = _profile_shape(options.get("trt_profile_min_shapes", ""), input_name)
+        hi = _profile_shape(options.get("trt_profile_max_shapes", ""), input_name)
+        if lo is None or hi is None or len(lo) != 4 or len(hi) != 4:
+            return {}
+        return {"min_hw": (lo[2], lo[3]), "max_hw": (hi[2], hi[3]), "max_batch": hi[0]}
+    return {}

@@ -32,7 +32,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "openvino-bf16": ("openvino", {"precision": "bf16"}),
     "onnxruntime": ("onnxruntime", {}),
     "ort-cuda": ("onnxruntime", {"device": "cuda", "providers": ["cuda"]}),
-    "ort-trt": ("onnxruntime", {"device": "cuda", "providers": ["tensorrt", "cuda"]}),
+    # providers: ort_tensorrt.default_ort_trt_providers (profile, engine + timing caches)
+    "ort-trt": ("onnxruntime", {"device": "cuda", "ort_trt": True}),
     "torch": ("torch", {"channels_last": False}),
     "torch-cl": ("torch", {"channels_last": True}),
     "torch-bf16": ("torch", {"precision": "bf16", "channels_last": True}),
@@ -140,6 +141,24 @@ def open_session(
     return _open(backend, source, scale=scale, threads=threads, **options)
 
 
+def _ort_trt_providers(kw: dict[str, Any], device: str) -> None:
+    """``ort-trt``: TensorRT provider with a profile and engine/timing caches (options
+    ``trt_cache_dir=``, ``trt_profile=``), unless explicit ``providers`` were given."""
+    ort_trt = kw.pop("ort_trt", False)
+    cache, profile = kw.pop("trt_cache_dir", None), kw.pop("trt_profile", None)
+    if not ort_trt:
+        if cache is not None or profile is not None:
+            raise InputError("trt_cache_dir / trt_profile apply to the ort-trt backend only")
+        return
+    if kw.get("providers") is not None:
+        if cache is not None or profile is not None:
+            raise InputError("give ort-trt either providers= or trt_cache_dir/trt_profile")
+        return
+    from overnet.runtime.ort_tensorrt import default_ort_trt_providers
+
+    kw["providers"] = default_ort_trt_providers(device, cache, profile)
+
+
 def _open(backend: str, source: ModelSource, **kw: Any) -> Session:
     device = kw.pop("device", "cpu")
     if backend in ("openvino", "onnxruntime"):
@@ -157,6 +176,7 @@ def _open(backend: str, source: ModelSource, **kw: Any) -> Session:
             return OpenVinoSession(path, device=device, precision=precision, **kw)
         from overnet.runtime.ort_backend import OnnxRuntimeSession
 
+        _ort_trt_providers(kw, device)
         return OnnxRuntimeSession(path, device=device, **kw)
     if backend == "torch":
         from overnet.runtime.torch_backend import TorchSession

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import types
+from typing import Any
 
 import numpy as np
 import pytest
@@ -334,6 +335,102 @@ def test_ort_tensorrt_provider_options(tmp_path):
     assert resolve_providers(providers, "cuda", available) == providers
     with pytest.raises(MissingDependencyError, match="onnxruntime-gpu"):
         resolve_providers(providers, "cuda", ["CPUExecutionProvider"])
+
+
+class FakeOrt:
+    """Just enough of onnxruntime-gpu for OnnxRuntimeSession: records the providers and the
+    input shapes, upsamples x2 by nearest neighbour."""
+
+    def __init__(self) -> None:
+        self.sessions: list[Any] = []
+        self.shapes: list[tuple[int, ...]] = []
+        fake = self
+
+        class InferenceSession:
+            def __init__(self, path, options, providers):
+                self.providers = providers
+                fake.sessions.append(self)
+
+            def get_providers(self):
+                return [p if isinstance(p, str) else p[0] for p in self.providers]
+
+            def get_inputs(self):
+                return [types.SimpleNamespace(name="lr", shape=["batch", 3, "h", "w"])]
+
+            def get_outputs(self):
+                return [types.SimpleNamespace(name="sr")]
+
+            def run(self, names, feeds):
+                x = feeds["lr"]
+                fake.shapes.append(x.shape)
+                return [nearest_x2(x)]
+
+        self.module = types.ModuleType("onnxruntime")
+        self.module.InferenceSession = InferenceSession
+        self.module.SessionOptions = lambda: types.SimpleNamespace(intra_op_num_threads=0)
+        self.module.GraphOptimizationLevel = types.SimpleNamespace(ORT_ENABLE_ALL=99)
+        self.module.get_available_providers = lambda: [
+            "TensorrtExecutionProvider",
+            "CUDAExecutionProvider",
+            "CPUExecutionProvider",
+        ]
+
+
+@pytest.fixture
+def fake_ort(monkeypatch, tmp_path):
+    fake = FakeOrt()
+    monkeypatch.setitem(sys.modules, "onnxruntime", fake.module)
+    monkeypatch.setenv("OVERNET_CACHE", str(tmp_path / "cache"))
+    return fake
+
+
+def test_ort_trt_backend_name_uses_profile_and_caches(fake_ort, tmp_path):
+    """open_session(onnx, "ort-trt") gets the TensorRT provider with its profile and engine +
+    timing caches under cache_dir()/ort-trt, and the session's limits follow the profile."""
+    from overnet.runtime.upscaler import Upscaler
+
+    onnx = write_tiny_onnx(tmp_path / "overnet_x2_fp16.onnx")
+    with open_session(onnx, "ort-trt", device="cuda") as session:
+        providers = fake_ort.sessions[-1].providers
+        assert [p[0] for p in providers] == ["TensorrtExecutionProvider", "CUDAExecutionProvider"]
+        trt = providers[0][1]
+        cache = str(tmp_path / "cache" / "ort-trt")
+        assert trt["trt_engine_cache_path"] == trt["trt_timing_cache_path"] == cache
+        assert trt["trt_engine_cache_enable"] and trt["trt_timing_cache_enable"]
+        assert trt["trt_profile_max_shapes"] == "lr:1x3x1080x1920"
+        assert (tmp_path / "cache" / "ort-trt").is_dir()
+        info = session.info
+        assert (info.min_hw, info.max_hw, info.max_batch) == ((32, 32), (1080, 1920), 1)
+    profile = {"min_shape": "1x3x8x8", "opt_shape": "1x3x16x16", "max_shape": "2x3x24x32"}
+    with open_session(
+        onnx, "ort-trt", device="cuda:1", trt_cache_dir=tmp_path / "mine", trt_profile=profile
+    ) as session:
+        trt = fake_ort.sessions[-1].providers[0][1]
+        assert trt["trt_engine_cache_path"] == str(tmp_path / "mine")
+        assert trt["device_id"] == 1 and fake_ort.sessions[-1].providers[1][1]["device_id"] == 1
+        assert (session.info.min_hw, session.info.max_hw) == ((8, 8), (24, 32))
+        assert session.info.max_batch == 2
+        fake_ort.shapes.clear()
+        x = np.random.default_rng(4).random((1, 3, 40, 50), dtype=np.float32)
+        y = Upscaler(session, overlap=2).upscale_array(x)
+        assert y.shape == (1, 3, 80, 100)
+        np.testing.assert_allclose(y, nearest_x2(x), atol=1e-6)  # blended tile overlaps
+        assert fake_ort.shapes and all(
+            n <= 2 and 8 <= h <= 24 and 8 <= w <= 32 for n, _, h, w in fake_ort.shapes
+        ), fake_ort.shapes
+        with pytest.raises(InputError, match="outside the onnxruntime profile"):
+            session.run(np.zeros((1, 3, 30, 30), np.float32))
+    # explicit providers still win; the cache/profile options then make no sense
+    with open_session(onnx, "ort-trt", device="cuda", providers=["tensorrt", "cuda"]) as s:
+        assert fake_ort.sessions[-1].providers == [
+            "TensorrtExecutionProvider",
+            "CUDAExecutionProvider",
+        ]
+        assert s.info.max_hw is None
+    with pytest.raises(InputError, match="either providers= or trt_cache_dir"):
+        open_session(onnx, "ort-trt", device="cuda", providers=["tensorrt"], trt_cache_dir="x")
+    with pytest.raises(InputError, match="ort-trt backend only"):
+        open_session(onnx, "ort-cuda", device="cuda", trt_cache_dir="x")
 
 
 def test_modules_import_without_torch_tensorrt_or_cuda():
