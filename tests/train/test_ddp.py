@@ -69,3 +69,45 @@ def test_two_gloo_ranks_match_each_other_and_one_process(tmp_path, train_images)
     moved = load_checkpoint(tmp_path / "ddp" / "last.pth")["model_state_dict"]
     assert load_checkpoint(tmp_path / "ddp" / "last.pth")["step"] == STEPS
     torch.testing.assert_close(moved, rank0, atol=0, rtol=0)  # rank 0 wrote its weights
+
+
+def _failing_rank_main(rank: int, world: int, port: int, tmp: str, data: str) -> None:
+    """A rank whose rank 0 cannot write its checkpoint (torch.save's disk-full error)."""
+    from overnet.train import checkpoint
+
+    def disk_full(payload, path):
+        raise RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")
+
+    checkpoint._serialize = disk_full  # this forked process only
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+        WORLD_SIZE=str(world), LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world),
+    )  # fmt: skip
+    outcome = "finished"
+    try:
+        train(tiny_config(Path(tmp), Path(data), steps=4, save_every=2, out=Path(tmp) / "ddp"))
+    except Exception as exc:
+        outcome = f"{type(exc).__name__}: {exc}"
+    (Path(tmp) / f"outcome{rank}.txt").write_text(outcome)
+
+
+def test_a_rank0_failure_stops_every_rank_promptly(tmp_path, train_images):
+    # Before: rank 1 sat in a barrier; under Gloo it got a cryptic "Connection closed by
+    # peer" once rank 0's process group went away, under NCCL it waited for the timeout.
+    # Now rank 0 reports its error and rank 1 a TrainError naming rank 0, at once.
+    ctx = mp.get_context("fork")
+    args = (2, _free_port(), str(tmp_path), str(train_images))
+    procs = [ctx.Process(target=_failing_rank_main, args=(r, *args)) for r in range(2)]
+    for proc in procs:
+        proc.start()
+    deadline = time.monotonic() + 60
+    for proc in procs:
+        proc.join(timeout=max(0.1, deadline - time.monotonic()))
+    alive = [proc for proc in procs if proc.is_alive()]
+    for proc in alive:
+        proc.kill()
+    assert not alive, "a rank was still waiting 60 s after rank 0 failed"
+    rank0 = (tmp_path / "outcome0.txt").read_text()
+    rank1 = (tmp_path / "outcome1.txt").read_text()
+    assert rank0.startswith("CheckpointError: saving checkpoint") and "file write failed" in rank0
+    assert rank1.startswith("TrainError: rank 0 failed while logging and saving at step 2"), rank1

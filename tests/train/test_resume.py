@@ -85,3 +85,22 @@ def test_image_cache_is_built_once_and_gives_the_same_batches(tmp_path, train_im
     train(tiny_config(tmp_path, train_images, steps=8, cache=cache, out=tmp_path / "b"))
     assert [f.stat().st_mtime_ns for f in sorted(cache.glob("*.npy"))] == stamps  # reused
     _assert_same(_weights(straight), _weights(tmp_path / "b"))
+
+
+def test_resume_without_lr_keeps_the_rate_the_run_started_with(tmp_path, train_images):
+    from overnet.config import OverNetConfig
+    from overnet.model import OverNet
+    from overnet.train import FINETUNE_LR
+    from overnet.weights import save_weights
+
+    model = OverNet(OverNetConfig(upscale=3, scale=2, channels=16))
+    init = save_weights(model, tmp_path / "w.safetensors")
+    train(tiny_config(tmp_path, train_images, init=init, lr=None, steps=2, save_every=2))
+    # Resumed without --init and --lr (whose default would be 1e-3 without --init).
+    done = train(tiny_config(tmp_path, train_images, lr=None, steps=4, save_every=2, resume=True))
+    assert done.step == 4
+    assert {float(row[2]) for row in _log(tmp_path / "run")} == {FINETUNE_LR}
+    with pytest.raises(CheckpointError, match=r"settings changed \(lr 0.000125 -> 0.001\)"):
+        train(tiny_config(tmp_path, train_images, lr=1e-3, steps=6, resume=True))
+    done = train(tiny_config(tmp_path, train_images, lr=FINETUNE_LR, steps=6, resume=True))
+    assert done.step == 6

@@ -94,3 +94,11 @@ def test_multiscale_run_with_amp_serves_every_scale(tmp_path, train_images, val_
     assert (model.upscale, model.scale) == (4, 3.0)
     with torch.no_grad():
         assert model(torch.rand(1, 3, 10, 10), 2).shape == (1, 3, 20, 20)
+
+
+def test_failed_ranks_without_a_process_group():
+    from overnet.train.distributed import DistInfo, failed_ranks
+
+    cpu = torch.device("cpu")
+    assert failed_ranks(False, DistInfo(), cpu) == []
+    assert failed_ranks(True, DistInfo(), cpu) == [0]
