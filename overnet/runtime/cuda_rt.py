@@ -12,7 +12,7 @@ from types import ModuleType
 from typing import Any
 
 from overnet._optional import require
-from overnet.errors import InputError, OverNetError
+from overnet.errors import InputError, MissingDependencyError, OverNetError
 
 CUDART_MODULE = "cuda.bindings.runtime"
 
@@ -25,9 +25,21 @@ class NoGpuError(CudaError):
     """No usable CUDA GPU is visible to this process."""
 
 
+#: cuda-python and TensorRT are each built for one CUDA major version
+CUDA_MAJOR_HINT = (
+    "cuda-python's major version must match the CUDA major of the TensorRT build: "
+    "tensorrt-cu12 needs cuda-python 12.x (12.6.1 or newer: cuda.bindings.runtime), "
+    "tensorrt-cu13 needs cuda-python 13.x (pip install 'cuda-python>=13,<14')"
+)
+
+
 def load_cudart() -> ModuleType:
-    """``cuda.bindings.runtime`` or MissingDependencyError naming the tensorrt extra."""
-    return require(CUDART_MODULE, "CUDA memory and streams of the TensorRT backend", "tensorrt")
+    """``cuda.bindings.runtime`` or MissingDependencyError naming the tensorrt extra and the
+    CUDA major version cuda-python must share with TensorRT."""
+    try:
+        return require(CUDART_MODULE, "CUDA memory and streams of the TensorRT backend", "tensorrt")
+    except MissingDependencyError as exc:
+        raise MissingDependencyError(f"{exc}. {CUDA_MAJOR_HINT}") from exc.__cause__
 
 
 def error_text(cudart: ModuleType, err: Any) -> str:

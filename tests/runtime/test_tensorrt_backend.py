@@ -263,8 +263,11 @@ def test_missing_tensorrt_or_cuda_python(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "cuda.bindings.runtime", None)
     with pytest.raises(
         MissingDependencyError, match=r"cuda\.bindings\.runtime.*overnet\[tensorrt\]"
-    ):
+    ) as info:
         TensorRTSession(path)
+    message = str(info.value)
+    assert "tensorrt-cu12 needs cuda-python 12.x (12.6.1 or newer" in message
+    assert "tensorrt-cu13 needs cuda-python 13.x" in message
 
 
 class FakeCudaTensor:
