@@ -166,15 +166,20 @@ def test_onnxruntime_tensorrt_provider_route(engines, set5, tmp_path):
         pytest.skip("onnxruntime-gpu with the TensorRT provider is not installed")
     from overnet.metrics.quality import psnr
     from overnet.runtime import open_session
-    from overnet.runtime.ort_tensorrt import ort_trt_providers
 
     weights, result = engines["x2"]
-    providers = ort_trt_providers(
-        tmp_path / "ort-cache", min_shape=PROFILE[0], opt_shape=PROFILE[1], max_shape=PROFILE[2]
-    )
+    profile = {"min_shape": PROFILE[0], "opt_shape": PROFILE[1], "max_shape": PROFILE[2]}
     reference = _reference(weights, 2)
-    with open_session(result.onnx, "ort-trt", device="cuda", providers=providers) as session:
+    with open_session(
+        result.onnx,
+        "ort-trt",
+        device="cuda",
+        trt_cache_dir=tmp_path / "ort-cache",
+        trt_profile=profile,
+    ) as session:
         assert session.info.providers[0] == "TensorrtExecutionProvider"
+        high = [int(v) for v in PROFILE[2].split("x")]
+        assert session.info.max_hw == (high[2], high[3])
         for _, lr in _set5_inputs(set5, 2)[:2]:
             score = psnr(np.clip(session.run(lr), 0, 1), np.clip(reference(lr), 0, 1), 1.0)
             assert score >= PSNR_FLOOR_DB
