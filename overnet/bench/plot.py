@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import textwrap
 from collections import defaultdict
 from pathlib import Path
 
@@ -69,12 +70,13 @@ def write_plot(report: BenchReport, path: str | Path) -> Path:
     right.grid(True, axis="y", alpha=0.3)
     if names:
         right.legend(fontsize=7)
-    fig.suptitle(report.command, fontsize=8)
+    fig.suptitle("\n".join(textwrap.wrap(report.command, 200)), fontsize=7)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600; the plot is meant to be shared
     try:
         fig.savefig(tmp, format="png", dpi=110)
         os.replace(tmp, path)

@@ -322,7 +322,7 @@ def run_suite(
     model = model_section(
         _reference_config(config),
         config.scales,
-        ", ".join(m.label for m in config.models),
+        ", ".join(m.label for m in config.models if m.is_reference),
         any(m.real_weights for m in config.models if m.is_reference),
         _psnr(config, say) if opener is None else None,
     )
