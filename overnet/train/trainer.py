@@ -168,7 +168,7 @@ class _Trainer:
         if payload is not None:
             _check_resumable(payload, cfg, self.data, ckpt_path)
             if cfg.lr is None:
-                # Without --lr the default depends on --init (1.25e-4 with, 1e-3 without),
+                # Without --lr the default depends on --init (3e-5 with, 1e-3 without),
                 # which a resume need not repeat: keep the rate the run was started with.
                 saved_lr = TrainConfig.from_dict(payload.get("train_config", {})).learning_rate
                 self.config = cfg = replace(cfg, lr=saved_lr)
