@@ -469,6 +469,10 @@ def check(model, weights, sample_image) -> None:
         sys.exit(1)
 
 
+#: `overnet train` validates here when no --val is given and the folder exists.
+DEFAULT_TRAIN_VAL = Path("..") / "shared" / "data" / "Set5"
+
+
 def _parse_scales(scale: int | None, scales: str | None) -> list[int]:
     if scale is not None and scales is not None:
         raise click.UsageError("give --scale or --scales, not both")
@@ -496,7 +500,7 @@ def _parse_scales(scale: int | None, scales: str | None) -> list[int]:
 @click.option("--patch", type=int, default=64, show_default=True, help="LR patch side.")
 @click.option("--batch", type=int, default=64, show_default=True, help="Global batch.")
 @click.option("--steps", type=int, default=600_000, show_default=True)
-@click.option("--lr", type=float, default=None, help="Initial rate [1e-3; 1.25e-4 with --init].")
+@click.option("--lr", type=float, default=None, help="Initial rate [1e-3; 3e-5 with --init].")
 @click.option("--decay", type=int, default=150_000, show_default=True, help="Halve lr every N.")
 @click.option("--clip", type=float, default=10.0, show_default=True, help="Gradient norm clip.")
 @click.option("--optimizer", type=click.Choice(["adamp", "adam"]), default="adamp")
@@ -506,8 +510,10 @@ def _parse_scales(scale: int | None, scales: str | None) -> list[int]:
     "val_dirs",
     type=click.Path(path_type=Path),
     multiple=True,
-    help="Validation folder, e.g. Set5 (repeatable); best.safetensors by its PSNR.",
+    help="Validation folder, e.g. Set5 (repeatable); best.safetensors by its PSNR. "
+    f"Default: {DEFAULT_TRAIN_VAL} when that folder exists.",
 )
+@click.option("--no-val", is_flag=True, help="No validation (and no best.safetensors).")
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
@@ -532,9 +538,10 @@ def _parse_scales(scale: int | None, scales: str | None) -> list[int]:
 @click.option("--deterministic", is_flag=True, help="Deterministic algorithms (slower).")
 @click.option("--progress/--no-progress", default=True)
 @_friendly_errors
-def train(data_dirs, scale, scales, val_dirs, **options) -> None:
+def train(data_dirs, scale, scales, val_dirs, no_val, **options) -> None:
     """Train OverNet (paper recipe: L1, AdamP, lr halved every --decay, clip 10).
 
+    Validates on --val, else on ../shared/data/Set5 when it exists (--no-val: none).
     Under `torchrun --nproc_per_node N` it trains data-parallel (NCCL/Gloo).
     """
     import os
@@ -542,11 +549,29 @@ def train(data_dirs, scale, scales, val_dirs, **options) -> None:
     from overnet.train import TrainConfig
     from overnet.train import train as run_training
 
+    is_main = int(os.environ.get("RANK", "0")) == 0  # only rank 0 of a torchrun job reports
+    if no_val and val_dirs:
+        raise click.UsageError("give --val or --no-val, not both")
+    if not val_dirs and not no_val:
+        if DEFAULT_TRAIN_VAL.is_dir():
+            val_dirs = (DEFAULT_TRAIN_VAL,)
+            if is_main:
+                click.echo(
+                    f"validating on {DEFAULT_TRAIN_VAL} (the default; --val DIR for another "
+                    "folder, --no-val for none)",
+                    err=True,
+                )
+        elif is_main:
+            click.echo(
+                f"no validation: {DEFAULT_TRAIN_VAL} not found and no --val given, so no "
+                "best.safetensors",
+                err=True,
+            )
     config = TrainConfig(
         data=list(data_dirs), scales=_parse_scales(scale, scales), val=list(val_dirs), **options
     )
     result = run_training(config)
-    if int(os.environ.get("RANK", "0")) != 0:  # only rank 0 of a torchrun job reports
+    if not is_main:
         return
     line = f"trained to step {result.step} in {result.run_dir}"
     if result.last_val is not None:

@@ -194,9 +194,12 @@ def test_cli_reports_errors_in_one_line(tmp_path):
     (tmp_path / "empty").mkdir()
     runner = CliRunner()
     res = runner.invoke(main, ["train", "--data", str(tmp_path / "empty"), "--out",
-                               str(tmp_path / "run"), "--no-progress"])  # fmt: skip
+                               str(tmp_path / "run"), "--no-progress", "--no-val"])  # fmt: skip
     assert res.exit_code == 2
     assert res.output.startswith("error: no training images in")
     res = runner.invoke(main, ["train", "--data", str(tmp_path), "--scale", "2",
                                "--scales", "2,3"])  # fmt: skip
     assert res.exit_code == 2 and "--scale or --scales" in res.output
+    res = runner.invoke(main, ["train", "--data", str(tmp_path), "--val", str(tmp_path),
+                               "--no-val"])  # fmt: skip
+    assert res.exit_code == 2 and "--val or --no-val" in res.output

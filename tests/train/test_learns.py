@@ -57,17 +57,42 @@ def test_short_run_beats_bicubic_and_outputs_load(tmp_path, train_images, val_im
     assert set(payload["rng"]) >= {"python", "numpy", "torch"}
 
 
-def test_cli_trains_and_resumes(tmp_path, train_images):
+def test_cli_trains_and_resumes(tmp_path, train_images, monkeypatch):
     from click.testing import CliRunner
 
     from overnet.cli import main
 
+    monkeypatch.chdir(tmp_path)  # no ../shared/data/Set5 here: no default validation
     args = ["train", "--data", str(train_images), "--channels", "16", "--patch", "16",
             "--batch", "4", "--save-every", "2", "--out", str(tmp_path / "run"),
             "--no-progress"]  # fmt: skip
     first = CliRunner().invoke(main, [*args, "--steps", "2"])
     assert first.exit_code == 0, first.output
     assert "trained to step 2" in first.output
+    assert "no validation: ../shared/data/Set5 not found" in first.output
     again = CliRunner().invoke(main, [*args, "--steps", "3", "--resume"])
     assert again.exit_code == 0, again.output
     assert "resumed" in again.output and "trained to step 3" in again.output
+
+
+def test_cli_validates_on_shared_set5_by_default(tmp_path, train_images, val_images, monkeypatch):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from overnet.cli import main
+
+    shutil.copytree(val_images, tmp_path / "shared" / "data" / "Set5" / "HR")
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    args = ["train", "--data", str(train_images), "--channels", "16", "--patch", "16",
+            "--batch", "4", "--steps", "2", "--no-progress"]  # fmt: skip
+    res = CliRunner().invoke(main, [*args, "--out", "a"])
+    assert res.exit_code == 0, res.output
+    assert "validating on ../shared/data/Set5 (the default" in res.output
+    assert "validation PSNR-Y" in res.output
+    assert (tmp_path / "work" / "a" / "best.safetensors").exists()
+    res = CliRunner().invoke(main, [*args, "--out", "b", "--no-val"])
+    assert res.exit_code == 0, res.output
+    assert "validat" not in res.output
+    assert not (tmp_path / "work" / "b" / "best.safetensors").exists()
