@@ -142,8 +142,9 @@ def estimate_whole_image_bytes(
     Counts float32 maps per input pixel: about 12.5 F (the 384-channel residual-block map,
     the dense concatenations and their inputs), the overscaled map before and after the
     pixel shuffle (2 x F x upscale^2) and the resized map (F x scale^2), times 1.5 for
-    allocator slack and runtime workspaces. Measured deltas on this project's CPU backends
-    were 0.7-1.0 of this figure (benchmarks/results/memory-growth.md).
+    allocator slack and runtime workspaces. Measured peak-RSS growth at x2 was 0.98-1.0 of
+    this figure for OpenVINO (320x180 to 1280x720, benchmarks/results/memory-growth.md),
+    about 0.8 for onnxruntime and 0.4-0.55 for torch (benchmarks/results/bench-cpu.md).
     """
     per_pixel = 12.5 * channels + 2 * channels * upscale**2 + channels * scale**2
     return math.ceil(1.5 * 4 * per_pixel * batch * height * width)
