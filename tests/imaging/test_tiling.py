@@ -95,3 +95,14 @@ def test_seam_mask_marks_inner_borders_only():
     # tiles start at 0 and 16 and end at 24 and 40: inner borders at input 16 and 24
     assert mask[32, 5] and mask[48, 5] and mask[5, 32] and mask[5, 48]
     assert not mask[0, 0] and not mask[79, 79] and not mask[40, 40]
+
+
+@pytest.mark.parametrize("hw", [(360, 640), (540, 960), (1080, 1920), (700, 333)])
+def test_automatic_tiles_are_balanced_so_little_work_is_repeated(hw):
+    up = Upscaler(NearestSession(2), max_memory="1.5GB")
+    up.bytes_per_pixel = 15_726  # OpenVINO's x2 figure (overnet/runtime/memory.py)
+    plan = up.plan(*hw)
+    assert plan.tiled
+    computed = len(plan.tiles) * plan.tile_h * plan.tile_w
+    assert computed <= 1.2 * hw[0] * hw[1]
+    assert min(plan.tile_h, plan.tile_w) >= 96
