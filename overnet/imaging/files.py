@@ -10,10 +10,12 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from overnet.errors import InputError
 from overnet.imaging.io import IMAGE_SUFFIXES, is_image_path, open_image
+from overnet.imaging.png16 import is_png16_color, read_png16, write_png16
 
 #: --format name -> (Pillow format, file suffix)
 OUTPUT_FORMATS = {
@@ -114,8 +116,28 @@ def _pillow_pixel_limit(max_pixels: int):
         Image.MAX_IMAGE_PIXELS = saved
 
 
-def load_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Decode ``path`` after checking its header size against ``max_pixels``."""
+@dataclass
+class Png16Image:
+    """A 16-bit RGB/RGBA PNG (HxWx3/4 uint16) with its metadata chunks (Pillow would
+    read it as 8-bit)."""
+
+    pixels: np.ndarray
+    chunks: dict[bytes, bytes]
+
+    @property
+    def height(self) -> int:
+        return self.pixels.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.pixels.shape[1]
+
+
+def load_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image | Png16Image:
+    """Decode ``path`` after checking its header size against ``max_pixels``.
+
+    16-bit RGB/RGBA PNGs come back as Png16Image (full depth); everything else as PIL.
+    """
     limit = f"the {max_pixels / 1e6:.0f} MP limit that guards against decompression bombs"
     with _pillow_pixel_limit(max_pixels):
         try:
@@ -128,7 +150,16 @@ def load_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
                 f"{path} is {width}x{height} ({width * height / 1e6:.0f} MP), above {limit}; "
                 "raise --max-pixels if the file is trusted"
             )
-        return open_image(path)
+        if is_png16_color(path):
+            return Png16Image(*read_png16(path))
+        image = open_image(path)
+    bits = getattr(image, "tag_v2", {}).get(258) if image.format == "TIFF" else None
+    if image.mode in ("RGB", "RGBA") and bits and max(bits) > 8:
+        raise InputError(
+            f"{path} is a {max(bits)}-bit RGB TIFF, which Pillow decodes to 8 bits; convert "
+            "it to a 16-bit PNG (kept at full depth) or to 8-bit first"
+        )
+    return image
 
 
 def check_format_fits(image: Image.Image, fmt: str) -> None:
@@ -144,9 +175,17 @@ def check_format_fits(image: Image.Image, fmt: str) -> None:
         raise InputError("PNG cannot store 32-bit float images; use --format tiff")
 
 
-def save_image(image: Image.Image, path: Path, fmt: str, quality: int = 95) -> Path:
+def save_image(image: Image.Image | Png16Image, path: Path, fmt: str, quality: int = 95) -> Path:
     """Write atomically, keeping the ICC profile, EXIF (orientation included) and DPI."""
     from overnet.imaging.io import write_image_atomic
+
+    if isinstance(image, Png16Image):
+        if fmt != "png":
+            raise InputError(
+                f"16-bit RGB images are written as PNG only ({fmt} would drop to 8 bits); "
+                "use --format png"
+            )
+        return write_png16(image.pixels, path, image.chunks)
 
     check_format_fits(image, fmt)
     pil_format = OUTPUT_FORMATS[fmt][0]

@@ -10,6 +10,7 @@ from overnet.errors import OverNetError
 from overnet.imaging.files import (
     DEFAULT_MAX_PIXELS,
     InputFile,
+    Png16Image,
     check_output_dir,
     load_image,
     output_format,
@@ -117,7 +118,10 @@ def _one(item, out_dir, upscaler, fmt, suffix, overwrite, max_pixels, quality, i
         image = load_image(item.path, max_pixels)
         h, w = image.height, image.width
         tiles = len(upscaler.plan(h, w).tiles)
-        result = upscaler.upscale(image)
+        if isinstance(image, Png16Image):
+            result = Png16Image(upscaler.upscale(image.pixels), image.chunks)
+        else:
+            result = upscaler.upscale(image)
         save_image(result, target, chosen, quality)
         return FileResult(
             item.path, target, "done", seconds=time.perf_counter() - begin, tiles=tiles
