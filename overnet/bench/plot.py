@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import textwrap
 from collections import defaultdict
 from pathlib import Path
 
+from overnet._atomic import atomic_target
 from overnet._optional import require
 from overnet.bench.suite import BenchReport
 
@@ -73,16 +72,9 @@ def write_plot(report: BenchReport, path: str | Path) -> Path:
     fig.suptitle("\n".join(textwrap.wrap(report.command, 200)), fontsize=7)
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o644)  # mkstemp creates 0600; the plot is meant to be shared
     try:
-        fig.savefig(tmp, format="png", dpi=110)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_target(path, suffix=".png") as tmp:
+            fig.savefig(tmp, format="png", dpi=110)
     finally:
         plt.close(fig)
     return path

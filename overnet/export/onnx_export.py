@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from overnet import __version__
+from overnet._atomic import write_bytes_atomic
 from overnet._optional import require
 from overnet.errors import InputError, OverNetError
 from overnet.export.metadata import INPUT_NAME, OUTPUT_NAME, ModelMetadata
@@ -179,14 +180,7 @@ def _check_output(output: Path, overwrite: bool) -> None:
 
 
 def _write_atomic(proto, output: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".part", dir=output.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(proto.SerializeToString())
-        os.replace(tmp, output)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(output, proto.SerializeToString())
 
 
 def _try_slim(proto, model, sample_image):

@@ -7,14 +7,13 @@ chunks (iCCP, sRGB, gAMA, cHRM, eXIf, pHYs) are carried over unchanged.
 
 from __future__ import annotations
 
-import os
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from overnet._atomic import write_bytes_atomic
 from overnet.errors import InputError
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -147,15 +146,4 @@ def encode_png16(pixels: np.ndarray, kept: dict[bytes, bytes] | None = None) -> 
 
 def write_png16(pixels: np.ndarray, path: str | Path, kept: dict[bytes, bytes] | None = None):
     """Write atomically (temp file in the same folder + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = encode_png16(pixels, kept)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_bytes_atomic(path, encode_png16(pixels, kept))

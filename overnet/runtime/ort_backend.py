@@ -68,8 +68,11 @@ class OnnxRuntimeSession(Session):
                 f"{path} holds {facts.precision} weights; onnxruntime runs a file in its own "
                 f"precision. For {precision} export with `overnet export"
                 f"{' --fp16' if precision == 'fp16' else ''}` "
-                + ("(bf16 is not offered by onnxruntime: use openvino or torch)"
-                   if precision == "bf16" else "")
+                + (
+                    "(bf16 is not offered by onnxruntime: use openvino or torch)"
+                    if precision == "bf16"
+                    else ""
+                )
             )
         chosen = resolve_providers(providers, device, ort.get_available_providers())
         options = ort.SessionOptions()

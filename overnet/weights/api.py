@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from overnet import __version__
+from overnet._atomic import atomic_target
 from overnet.config import OverNetConfig, check_scale
 from overnet.errors import WeightsError
 from overnet.model import OverNet, fold_weight_norm, is_folded
@@ -100,15 +99,8 @@ def save_weights(model: OverNet, path: str | Path, *, fold: bool = True) -> Path
         "channels": str(model.config.channels),
         "weight_norm": "parametrized" if not is_folded(model) else "folded",
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_target(path, suffix=".tmp") as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
     return path
 
 

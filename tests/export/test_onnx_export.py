@@ -159,10 +159,10 @@ def test_unsupported_opset(tmp_path, x2_weights):
 
 
 def test_interrupted_export_leaves_no_file(tmp_path, x2_weights, monkeypatch):
-    import overnet.export.onnx_export as mod
+    import overnet._atomic as mod
 
     class InterruptedOs:
-        """os for the exporter only, whose rename is interrupted (Ctrl-C)."""
+        """os for the atomic writer only, whose rename is interrupted (Ctrl-C)."""
 
         def __getattr__(self, name):
             return getattr(os, name)

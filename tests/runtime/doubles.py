@@ -15,8 +15,14 @@ class NearestSession(Session):
 
     def __init__(self, scale: int = 2, *, min_hw=(1, 1), max_hw=None, max_batch=None) -> None:
         self.info = SessionInfo(
-            backend="nearest", device="CPU", precision="fp32", scale=scale, upscale=scale,
-            min_hw=min_hw, max_hw=max_hw, max_batch=max_batch,
+            backend="nearest",
+            device="CPU",
+            precision="fp32",
+            scale=scale,
+            upscale=scale,
+            min_hw=min_hw,
+            max_hw=max_hw,
+            max_batch=max_batch,
         )
         self.shapes: list[tuple[int, ...]] = []
 

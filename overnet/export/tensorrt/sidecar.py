@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from overnet._atomic import write_text_atomic
 from overnet.errors import InputError
 
 SIDECAR_FORMAT = 1
@@ -71,16 +70,7 @@ class EngineSidecar:
 
 def write_sidecar(engine: str | Path, sidecar: EngineSidecar) -> Path:
     """Write ``<engine>.json`` atomically."""
-    path = sidecar_path(engine)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(sidecar.to_json())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomic(sidecar_path(engine), sidecar.to_json())
 
 
 def read_sidecar(engine: str | Path) -> EngineSidecar:
