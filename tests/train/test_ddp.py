@@ -41,13 +41,14 @@ def _free_port() -> int:
 
 
 def test_two_gloo_ranks_match_each_other_and_one_process(tmp_path, train_images):
-    # fork: the ranks inherit the imported torch (spawn re-imports it, ~4 s a rank here).
+    # spawn, not fork: forking a process whose torch/OpenMP (or OpenVINO) threads already
+    # ran deadlocks the children when the whole suite runs first. Costs ~4 s a rank.
     ranks = mp.start_processes(
         _rank_main,
         args=(2, _free_port(), str(tmp_path), str(train_images)),
         nprocs=2,
         join=False,
-        start_method="fork",
+        start_method="spawn",
     )
     deadline = time.monotonic() + 120
     while not ranks.join(timeout=1):
@@ -78,7 +79,7 @@ def _failing_rank_main(rank: int, world: int, port: int, tmp: str, data: str) ->
     def disk_full(payload, path):
         raise RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")
 
-    checkpoint._serialize = disk_full  # this forked process only
+    checkpoint._serialize = disk_full  # this child process only
     os.environ.update(
         MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
         WORLD_SIZE=str(world), LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world),
@@ -95,7 +96,7 @@ def test_a_rank0_failure_stops_every_rank_promptly(tmp_path, train_images):
     # Before: rank 1 sat in a barrier; under Gloo it got a cryptic "Connection closed by
     # peer" once rank 0's process group went away, under NCCL it waited for the timeout.
     # Now rank 0 reports its error and rank 1 a TrainError naming rank 0, at once.
-    ctx = mp.get_context("fork")
+    ctx = mp.get_context("spawn")  # see above: fork can deadlock after earlier tests
     args = (2, _free_port(), str(tmp_path), str(train_images))
     procs = [ctx.Process(target=_failing_rank_main, args=(r, *args)) for r in range(2)]
     for proc in procs:
