@@ -365,13 +365,14 @@ def format_table(report: BenchReport | dict[str, Any]) -> str:
             for i, (c, w) in enumerate(zip(cells, widths, strict=False))
         )
 
-    base = data["config"].get("baseline") or "-"
+    base = data["config"].get("baseline")
+    base_text = f"against {base}" if base else "no baseline row (give --model FILE to set one)"
     out = ["overnet bench: " + data["command"], *environment_lines(data), *model_lines(data), ""]
     out += [fmt(_HEADER), "-" * (sum(widths) + 2 * (len(widths) - 1))]
     out += [fmt(r) for r in rows]
     out.append("")
     out.append(
-        f"x torch = speed-up against PyTorch eager fp32 (NCHW); x base = against {base}; "
+        f"x torch = speed-up against PyTorch eager fp32 (NCHW); x base = {base_text}; "
         "latency from the median; RSS = peak host RSS above the level before the session; "
         "sizes are input WIDTHxHEIGHT and scale"
     )
