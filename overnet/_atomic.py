@@ -31,6 +31,8 @@ def atomic_target(path: str | Path, suffix: str = ".part") -> Iterator[Path]:
     try:
         yield tmp
         os.chmod(tmp, _default_mode())
+        with open(tmp, "rb") as fh:  # the rename must not reach the disk before the data
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -858,7 +858,7 @@ def upscale(
 
     if (model is None) == (weights is None):
         raise InputError("give exactly one of --model (exported file) or --weights (checkpoint)")
-    files, problems = expand_inputs(list(inputs), recursive)
+    files, problems = expand_inputs(list(inputs), recursive, exclude=out_dir)
     if not files:
         raise InputError("no input images: " + "; ".join(problems))
     session = open_session(

@@ -121,3 +121,13 @@ def test_wrong_model_for_backend_and_missing_inputs(images, x2_onnx, tmp_path):
     assert result.exit_code == 2 and "matches no image files" in result.output
     result = _run(str(images), "-o", str(tmp_path / "o"))
     assert result.exit_code == 2 and "--model" in result.output
+
+
+def test_rerun_with_output_inside_the_input_folder_skips_its_own_outputs(images, x2_onnx):
+    out = images / "up"
+    args = [str(images), "-o", str(out), "--model", str(x2_onnx), "--recursive"]
+    first = _run(*args)
+    assert first.exit_code == 0 and "5 upscaled" in first.output, first.output
+    again = _run(*args)
+    assert again.exit_code == 0 and "0 upscaled, 5 skipped" in again.output, again.output
+    assert not (out / "up").exists()

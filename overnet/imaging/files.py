@@ -42,9 +42,13 @@ class InputFile:
     relative: Path  # where its output goes below the output folder
 
 
-def expand_inputs(specs: list[str], recursive: bool = False) -> tuple[list[InputFile], list[str]]:
+def expand_inputs(
+    specs: list[str], recursive: bool = False, exclude: Path | None = None
+) -> tuple[list[InputFile], list[str]]:
     """Files, folders and glob patterns -> image files (sorted, de-duplicated) and the
-    problems found (a pattern that matches nothing, a missing path)."""
+    problems found (a pattern that matches nothing, a missing path). Files in ``exclude``
+    (the output folder) found by a folder walk or glob rooted above it are left out, so a
+    rerun never upscales its own outputs."""
     found: dict[Path, InputFile] = {}
     problems: list[str] = []
     for spec in specs:
@@ -54,8 +58,11 @@ def expand_inputs(specs: list[str], recursive: bool = False) -> tuple[list[Input
             files = [m for m in matches if m.is_file() and is_image_path(m)]
             if not files:
                 problems.append(f"{spec}: the pattern matches no image files")
+            root = Path(spec.split("*")[0].split("?")[0].split("[")[0] or ".")
+            root = root if root.is_dir() else root.parent
             for m in files:
-                found.setdefault(m.resolve(), InputFile(m, Path(m.name)))
+                if not _inside_output(m, root, exclude):
+                    found.setdefault(m.resolve(), InputFile(m, Path(m.name)))
         elif path.is_dir():
             walker = path.rglob("*") if recursive else path.iterdir()
             files = sorted(p for p in walker if p.is_file() and is_image_path(p))
@@ -65,12 +72,22 @@ def expand_inputs(specs: list[str], recursive: bool = False) -> tuple[list[Input
                     + ("" if recursive else "; use --recursive for subfolders")
                 )
             for p in files:
-                found.setdefault(p.resolve(), InputFile(p, p.relative_to(path)))
+                if not _inside_output(p, path, exclude):
+                    found.setdefault(p.resolve(), InputFile(p, p.relative_to(path)))
         elif path.is_file():
             found.setdefault(path.resolve(), InputFile(path, Path(path.name)))
         else:
             problems.append(f"{spec}: no such file or folder")
     return list(found.values()), problems
+
+
+def _inside_output(file: Path, root: Path, out_dir: Path | None) -> bool:
+    """True for a file found under ``root`` that lies in an output folder nested strictly
+    inside ``root`` (a rerun would otherwise upscale its own earlier outputs)."""
+    if out_dir is None:
+        return False
+    out, base = out_dir.resolve(), root.resolve()
+    return out != base and out.is_relative_to(base) and file.resolve().is_relative_to(out)
 
 
 def output_format(input_path: Path, requested: str | None) -> str:

@@ -151,8 +151,9 @@ def merge_pil(split: SplitImage, rgb: np.ndarray, alpha: np.ndarray | None) -> I
         out = Image.fromarray(array)
     if mode == "1":
         out = out.convert("1", dither=Image.Dither.NONE)
-    elif mode in ("P", "PA") and split.palette is not None:
+    elif mode == "P" and split.palette is not None:
         out = _to_palette(out, split)
+    # PA (palette + alpha channel) comes back as RGBA: a P image cannot hold per-pixel alpha.
     elif mode in ("YCbCr", "LAB", "HSV"):
         out = out.convert(mode)
     out.info.update(split.info)
@@ -165,7 +166,18 @@ def _to_palette(image: Image.Image, split: SplitImage) -> Image.Image:
     quantized = rgb.quantize(palette=reference, dither=Image.Dither.NONE)
     if isinstance(split.transparency, int) and image.mode == "RGBA":
         indices = np.array(quantized)
-        indices[np.asarray(image)[:, :, 3] < 128] = split.transparency
+        alpha = np.asarray(image)[:, :, 3]
+        clear = split.transparency
+        # An opaque pixel whose colour equals the transparent entry's must not vanish: give
+        # it the nearest other palette colour.
+        wrong = (indices == clear) & (alpha >= 128)
+        if wrong.any():
+            palette = np.array(reference.getpalette()[: 256 * 3], np.int32).reshape(-1, 3)
+            colours = np.asarray(rgb, np.int32)[wrong]
+            dist = ((colours[:, None, :] - palette[None, :, :]) ** 2).sum(-1)
+            dist[:, clear] = np.iinfo(np.int32).max
+            indices[wrong] = dist.argmin(1)
+        indices[alpha < 128] = clear
         quantized = Image.fromarray(indices, "P")
         quantized.putpalette(reference.getpalette())
         quantized.info["transparency"] = split.transparency

@@ -131,6 +131,11 @@ class Session(ABC):
                     "divide integer images by their maximum (255 or 65535) first"
                 )
             return np.ascontiguousarray(batch, dtype=np.float32)
+        if hasattr(batch, "is_floating_point") and not batch.is_floating_point():
+            raise InputError(
+                f"expected a float tensor with values in [0, 1], got {batch.dtype}; "
+                "divide integer images by their maximum (255 or 65535) first"
+            )
         return batch
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,7 +114,12 @@ def _one(item, out_dir, upscaler, fmt, suffix, overwrite, max_pixels, quality, i
                 "them another name, or use --suffix"
             )
         claimed[resolved] = item.path
-        if target.exists() and not overwrite:
+        if target.exists() and any(os.path.samefile(target, p) for p in inputs):
+            # case-insensitive filesystems and hard links: same file, different name
+            raise OverNetError(
+                f"the output {target} is the same file as an input; choose another -o or --suffix"
+            )
+        if target.exists() and target.stat().st_size > 0 and not overwrite:
             return FileResult(item.path, target, "skipped")
         image = load_image(item.path, max_pixels)
         h, w = image.height, image.width

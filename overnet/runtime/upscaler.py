@@ -93,9 +93,11 @@ class Upscaler:
         if self.tile is None:  # an explicit --tile is used as given
             tile_h = _balanced_side(height, tile_h, self.overlap)
             tile_w = _balanced_side(width, tile_w, self.overlap)
-        # Overlap must leave each tile some pixels of its own.
-        overlap = min(self.overlap, max(0, min(tile_h, tile_w) // 2 - 1))
-        if tile_h == height and tile_w == width:
+        # Overlap must leave each tile some pixels of its own, on the axes that are tiled
+        # (a thin untiled side must not shrink the overlap of the long one).
+        tiled_sides = [t for t, n in ((tile_h, height), (tile_w, width)) if t < n]
+        overlap = min([self.overlap] + [max(0, t // 2 - 1) for t in tiled_sides])
+        if not tiled_sides:
             overlap = 0
         if not float(info.scale).is_integer() and (tile_h, tile_w) != (height, width):
             raise InputError(
@@ -113,8 +115,11 @@ class Upscaler:
             raise InputError(f"expected an Nx3xHxW batch, got shape {batch.shape}")
         n, _, h, w = batch.shape
         plan = plan or self.plan(h, w)
-        if not plan.tiled:
-            return self._run_padded(batch)
+        if not plan.tiled:  # whole images, at most `batch` per run (the memory plan's unit)
+            step = self.batch
+            return np.concatenate(
+                [self._run_padded(batch[i : i + step]) for i in range(0, n, step)]
+            )
         outputs = [self._run_tiled(batch[i], plan) for i in range(n)]
         return np.stack(outputs)
 

@@ -92,3 +92,20 @@ def test_cmyk_and_bad_arrays_are_refused(upscaler):
 
 def test_one_pixel_image(upscaler):
     assert upscaler.upscale(np.full((1, 1, 3), 7, np.uint8)).shape == (2, 2, 3)
+
+
+def test_opaque_pixels_sharing_the_transparent_colour_stay_opaque(upscaler):
+    indices = np.full((8, 8), 1, np.uint8)  # opaque black (entry 1)
+    indices[:4] = 0  # transparent (entry 0, also black)
+    indices[:, 6:] = 2
+    image = Image.fromarray(indices, "P")
+    image.putpalette([0, 0, 0, 0, 0, 0, 200, 0, 0] + [0] * (256 * 3 - 9))
+    image.info["transparency"] = 0
+    out = np.array(upscaler.upscale(image))
+    assert (out[10:, :10] == 1).all() and (out[:6, :10] == 0).all()
+
+
+def test_palette_with_alpha_channel_comes_back_as_rgba(upscaler):
+    image = Image.fromarray((rng.random((6, 6, 4)) * 255).astype(np.uint8), "RGBA").convert("PA")
+    out = upscaler.upscale(image)
+    assert out.mode == "RGBA" and out.size == (12, 12)

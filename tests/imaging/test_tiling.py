@@ -106,3 +106,13 @@ def test_automatic_tiles_are_balanced_so_little_work_is_repeated(hw):
     computed = len(plan.tiles) * plan.tile_h * plan.tile_w
     assert computed <= 1.2 * hw[0] * hw[1]
     assert min(plan.tile_h, plan.tile_w) >= 96
+
+
+def test_whole_image_batches_respect_the_batch_limit_and_thin_images_keep_overlap():
+    session = NearestSession(2, max_batch=2)
+    up = Upscaler(session)
+    x = np.random.default_rng(3).random((5, 3, 10, 10), dtype=np.float32)
+    np.testing.assert_allclose(up.upscale_array(x), x.repeat(2, 2).repeat(2, 3))
+    assert max(s[0] for s in session.shapes) == 1  # CPU default batch
+    thin = Upscaler(NearestSession(2), tile=64).plan(1000, 6)
+    assert thin.overlap == 16  # the untiled 6-pixel side does not shrink it

@@ -174,3 +174,8 @@ def test_checkpoint_on_openvino_uses_a_cached_export(x2_weights, tmp_path, monke
         assert session.info.scale == 2
         cached = list((tmp_path / "onnx").glob("*.onnx"))
         assert len(cached) == 1 and session.info.model == str(cached[0])
+
+
+def test_integer_tensors_are_refused_like_integer_arrays(x2_onnx):
+    with open_session(x2_onnx, "onnxruntime") as session, pytest.raises(InputError, match="float"):
+        session.run(torch.zeros((1, 3, 4, 4), dtype=torch.uint8))
