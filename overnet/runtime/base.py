@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -139,8 +138,8 @@ class Session(ABC):
         return batch
 
 
-def model_label(model: Any) -> str:
-    """A printable name for a model argument (path or in-memory module)."""
-    if isinstance(model, (str, Path)):
-        return str(model)
-    return type(model).__name__
+def as_numpy(batch: Any) -> np.ndarray:
+    """A numpy float32 batch from numpy or a torch tensor (copied to the host)."""
+    if isinstance(batch, np.ndarray):
+        return batch
+    return np.ascontiguousarray(batch.detach().float().cpu().numpy())

@@ -57,8 +57,11 @@ class Stream:
             self._stream = None
 
 
-class DeviceBuffer:
-    """``nbytes`` of GPU memory (cudaMalloc); grows with ``ensure``."""
+class _GrowingBuffer:
+    """Memory from a cudart allocator pair that only grows (``ensure``) and is reused."""
+
+    _ALLOC = ""
+    _FREE = ""
 
     def __init__(self, cudart: ModuleType) -> None:
         self._cudart = cudart
@@ -70,37 +73,27 @@ class DeviceBuffer:
         if nbytes <= self.nbytes:
             return False
         self.free()
-        self.ptr = int(
-            check(self._cudart, self._cudart.cudaMalloc(nbytes), f"cudaMalloc({nbytes} bytes)")
-        )
+        allocate = getattr(self._cudart, self._ALLOC)
+        self.ptr = int(check(self._cudart, allocate(nbytes), f"{self._ALLOC}({nbytes} bytes)"))
         self.nbytes = nbytes
         return True
 
     def free(self) -> None:
         if self.ptr:
-            check(self._cudart, self._cudart.cudaFree(self.ptr), "cudaFree")
+            check(self._cudart, getattr(self._cudart, self._FREE)(self.ptr), self._FREE)
         self.ptr, self.nbytes = 0, 0
 
 
-class PinnedBuffer:
+class DeviceBuffer(_GrowingBuffer):
+    """``nbytes`` of GPU memory (cudaMalloc); grows with ``ensure``."""
+
+    _ALLOC, _FREE = "cudaMalloc", "cudaFree"
+
+
+class PinnedBuffer(_GrowingBuffer):
     """Page-locked host memory (cudaMallocHost) viewed as numpy arrays."""
 
-    def __init__(self, cudart: ModuleType) -> None:
-        self._cudart = cudart
-        self.ptr = 0
-        self.nbytes = 0
-
-    def ensure(self, nbytes: int) -> bool:
-        if nbytes <= self.nbytes:
-            return False
-        self.free()
-        self.ptr = int(
-            check(
-                self._cudart, self._cudart.cudaMallocHost(nbytes), f"cudaMallocHost({nbytes} bytes)"
-            )
-        )
-        self.nbytes = nbytes
-        return True
+    _ALLOC, _FREE = "cudaMallocHost", "cudaFreeHost"
 
     def view(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         """A numpy array over the first bytes of the buffer (no copy)."""
@@ -110,11 +103,6 @@ class PinnedBuffer:
             raise ValueError(f"pinned buffer holds {self.nbytes} bytes, {count} requested")
         raw = (ctypes.c_byte * count).from_address(self.ptr)
         return np.frombuffer(raw, dtype=dtype).reshape(shape)
-
-    def free(self) -> None:
-        if self.ptr:
-            check(self._cudart, self._cudart.cudaFreeHost(self.ptr), "cudaFreeHost")
-        self.ptr, self.nbytes = 0, 0
 
 
 class TensorBuffers:

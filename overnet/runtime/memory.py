@@ -1,12 +1,14 @@
 """Working memory of one inference, per input pixel, for choosing tile sizes.
 
-Measured on this project's CPU machines as the peak-RSS growth of a single run
-(`benchmarks/tile_memory.py`): it grows linearly with the input pixels, and the overscale
-stage adds a term in upscale**2. Figures in bytes per input pixel, for an upscale-3 model
-(x2 weights) and an upscale-4 model (x3 weights):
+Measured on this project's CPU machines as the peak-RSS growth of a single 256x256 run
+(`python benchmarks/tile_memory.py`, recorded in `benchmarks/results/tile-memory.txt`): it
+grows linearly with the input pixels, and the overscale stage adds a term in upscale**2.
+Bytes per input pixel, upscale-3 model (x2 weights) / upscale-4 model (x3 weights):
 
-    openvino     13,039 / 16,835      onnxruntime   8,874 / 9,661
-    torch (NCHW) ~7,950 (upscale 3)   torch channels_last ~6,940 (upscale 3)
+    openvino     13,093 / 16,878      onnxruntime   8,946 / 8,945
+    torch (NCHW)  6,961 (upscale 3)   torch channels_last 6,450 (upscale 3)
+
+The constants below reproduce these within 1% (torch: above them); SAFETY adds 20%.
 """
 
 from __future__ import annotations

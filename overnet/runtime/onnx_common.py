@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from overnet.errors import InputError
 from overnet.runtime.onnx_meta import read_onnx_metadata
 
@@ -51,15 +53,25 @@ def scale_input_value(scale: float | None, path: Path) -> int:
     return int(scale)
 
 
-def upscale_for(facts: OnnxModelFacts) -> int | None:
-    """The model's overscale factor; None when the file does not record it (upstream)."""
-    return facts.upscale
+def input_feeds(
+    inputs: list[tuple[str, int]], facts: OnnxModelFacts
+) -> tuple[str, dict[str, np.ndarray]]:
+    """From (name, rank) pairs: the NCHW image input's name, and fixed feeds for the rest
+    (the upstream export's scalar ``scale`` input)."""
+    image = [name for name, rank in inputs if rank == 4]
+    if len(image) != 1:
+        raise InputError(f"{facts.path} has no single NCHW image input; is it an OverNet export?")
+    value = None
+    extra = {}
+    for name, _ in inputs:
+        if name != image[0]:
+            value = value if value is not None else scale_input_value(facts.scale, facts.path)
+            extra[name] = np.array(value, np.int64)
+    return image[0], extra
 
 
 def probe_scale(run) -> float:
     """Scale of a model without metadata, from the output size of one small input."""
-    import numpy as np
-
     side = 12
     out = run(np.zeros((1, 3, side, side), np.float32))
     return out.shape[-1] / side

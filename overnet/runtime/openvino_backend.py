@@ -9,8 +9,8 @@ import numpy as np
 
 from overnet._optional import require
 from overnet.errors import InputError, MissingDependencyError
-from overnet.runtime.base import Session, SessionInfo
-from overnet.runtime.onnx_common import onnx_facts, probe_scale, scale_input_value, upscale_for
+from overnet.runtime.base import Session, SessionInfo, as_numpy
+from overnet.runtime.onnx_common import input_feeds, onnx_facts, probe_scale
 
 #: our precision names -> OpenVINO inference precision hints
 _HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
@@ -59,23 +59,18 @@ class OpenVinoSession(Session):
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses with long text
             raise InputError(f"OpenVINO could not load {path}: {exc}") from None
         actual = str(self._compiled.get_property("INFERENCE_PRECISION_HINT"))
-        inputs = self._compiled.inputs
-        image = [i for i in inputs if i.get_partial_shape().rank.get_length() == 4]
-        if len(image) != 1:
-            raise InputError(f"{path} has no single NCHW image input; is it an OverNet export?")
-        self._input = image[0].get_any_name()
-        self._extra = {
-            i.get_any_name(): np.array(scale_input_value(facts.scale, path), np.int64)
-            for i in inputs
-            if i.get_any_name() != self._input
-        }
+        inputs = [
+            (i.get_any_name(), i.get_partial_shape().rank.get_length())
+            for i in self._compiled.inputs
+        ]
+        self._input, self._extra = input_feeds(inputs, facts)
         self._request = self._compiled.create_infer_request()
         self.info = SessionInfo(
             backend="openvino",
             device=", ".join(self._compiled.get_property("EXECUTION_DEVICES")),
             precision=precision,
-            scale=facts.scale or 0.0,
-            upscale=None,
+            scale=facts.scale if facts.scale is not None else probe_scale(self._raw_run),
+            upscale=facts.upscale,
             model=str(path),
             threads=int(self._compiled.get_property("INFERENCE_NUM_THREADS")) or None,
             metadata=facts.metadata,
@@ -83,9 +78,6 @@ class OpenVinoSession(Session):
         )
         if facts.precision == "fp16":
             self.info.notes.append("fp16 file: OpenVINO computes in the precision above")
-        scale_value = facts.scale if facts.scale is not None else probe_scale(self._raw_run)
-        self.info.scale = scale_value
-        self.info.upscale = upscale_for(facts)
 
     def _raw_run(self, batch: np.ndarray) -> np.ndarray:
         result = self._request.infer({self._input: batch, **self._extra})
@@ -93,9 +85,7 @@ class OpenVinoSession(Session):
         return np.array(result[self._compiled.outputs[0]], dtype=np.float32, copy=True)
 
     def _run(self, batch: Any) -> np.ndarray:
-        if not isinstance(batch, np.ndarray):
-            batch = np.ascontiguousarray(batch.detach().float().cpu().numpy())
-        return self._raw_run(batch)
+        return self._raw_run(as_numpy(batch))
 
     def close(self) -> None:
         self._request = None

@@ -9,8 +9,8 @@ import numpy as np
 
 from overnet._optional import require
 from overnet.errors import InputError, MissingDependencyError
-from overnet.runtime.base import Session, SessionInfo
-from overnet.runtime.onnx_common import onnx_facts, probe_scale, scale_input_value, upscale_for
+from overnet.runtime.base import Session, SessionInfo, as_numpy
+from overnet.runtime.onnx_common import input_feeds, onnx_facts, probe_scale
 
 #: short names accepted in ``providers``
 PROVIDER_ALIASES = {
@@ -93,15 +93,8 @@ class OnnxRuntimeSession(Session):
                 f"onnxruntime did not enable {first} (it runs {', '.join(ran)}): check the CUDA/"
                 "cuDNN/TensorRT libraries that onnxruntime-gpu needs"
             )
-        inputs = self._session.get_inputs()
-        image = [i for i in inputs if len(i.shape) == 4]
-        if len(image) != 1:
-            raise InputError(f"{path} has no single NCHW image input; is it an OverNet export?")
-        self._input = image[0].name
-        self._extra: dict[str, np.ndarray] = {}
-        for extra in inputs:
-            if extra.name != self._input:  # the upstream export's scalar scale input
-                self._extra[extra.name] = np.array(scale_input_value(facts.scale, path), np.int64)
+        inputs = [(i.name, len(i.shape)) for i in self._session.get_inputs()]
+        self._input, self._extra = input_feeds(inputs, facts)
         self._output = self._session.get_outputs()[0].name
         from overnet.runtime.ort_tensorrt import profile_limits
 
@@ -110,25 +103,20 @@ class OnnxRuntimeSession(Session):
             backend="onnxruntime",
             device=device if device != "cpu" else "CPU",
             precision=facts.precision,
-            scale=facts.scale or 0.0,
-            upscale=None,
+            scale=facts.scale if facts.scale is not None else probe_scale(self._raw_run),
+            upscale=facts.upscale,
             model=str(path),
             providers=ran,
             threads=threads or options.intra_op_num_threads or None,
             metadata=facts.metadata,
             **limits,
         )
-        scale_value = facts.scale if facts.scale is not None else probe_scale(self._raw_run)
-        self.info.scale = scale_value
-        self.info.upscale = upscale_for(facts)
 
     def _raw_run(self, batch: np.ndarray) -> np.ndarray:
         return self._session.run([self._output], {self._input: batch, **self._extra})[0]
 
     def _run(self, batch: Any) -> np.ndarray:
-        if not isinstance(batch, np.ndarray):
-            batch = np.ascontiguousarray(batch.detach().float().cpu().numpy())
-        return self._raw_run(batch).astype(np.float32, copy=False)
+        return self._raw_run(as_numpy(batch)).astype(np.float32, copy=False)
 
     def close(self) -> None:
         self._session = None

@@ -51,8 +51,9 @@ def test_torch_channels_last_matches_nchw(x2_weights, set5_lr, reference):
 
 
 def test_torch_bf16_is_close_to_fp32(x2_weights, set5_lr):
-    # bf16 convolutions are emulated on CPUs without AVX512-BF16/AMX (about 20x slower than
-    # fp32 here), so this compares 40x40 centre crops of each Set5 image.
+    # bf16 convolutions are emulated on CPUs without AVX512-BF16/AMX (several times slower
+    # than fp32 here: benchmarks/results/torch-bf16-cpu.txt), so this compares 40x40 centre
+    # crops of each Set5 image.
     crops = [
         x[:, :, x.shape[2] // 2 - 20 :, x.shape[3] // 2 - 20 :][:, :, :40, :40] for x in set5_lr
     ]
