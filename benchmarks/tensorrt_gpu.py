@@ -64,8 +64,8 @@ def main() -> int:
 
     import tensorrt as trt
 
+    from overnet.cuda.cudart import gpu_info
     from overnet.export.tensorrt import BuildOptions, Profile, export_tensorrt
-    from overnet.runtime.cuda_rt import gpu_info
     from overnet.runtime.tensorrt_backend import TensorRTSession
 
     gpu = gpu_info(0)

@@ -1,7 +1,7 @@
 """Export OverNet to ONNX (fp32/fp16) and TensorRT engines."""
 
-from overnet.export.metadata import INPUT_NAME, OUTPUT_NAME, ModelMetadata
 from overnet.export.onnx_export import DEFAULT_OPSET, ExportError, ExportResult, export_onnx
+from overnet.formats.onnx_metadata import INPUT_NAME, OUTPUT_NAME, ModelMetadata
 
 __all__ = [
     "DEFAULT_OPSET",

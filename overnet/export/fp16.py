@@ -10,7 +10,7 @@ precision in float16. Shape arithmetic is int64 and untouched.
 from __future__ import annotations
 
 from overnet._optional import require
-from overnet.export.metadata import OUTPUT_NAME
+from overnet.formats.onnx_metadata import OUTPUT_NAME
 
 FP32_OPS = ("Resize", "ReduceMean", "GlobalAveragePool")
 

@@ -13,7 +13,7 @@ from overnet import __version__
 from overnet._atomic import write_bytes_atomic
 from overnet._optional import require
 from overnet.errors import InputError, OverNetError
-from overnet.export.metadata import INPUT_NAME, OUTPUT_NAME, ModelMetadata
+from overnet.formats.onnx_metadata import INPUT_NAME, OUTPUT_NAME, ModelMetadata
 
 DEFAULT_OPSET = 18
 MIN_OPSET = 17

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from overnet._optional import available, require
-from overnet.export.metadata import INPUT_NAME, ModelMetadata
+from overnet.formats.onnx_metadata import INPUT_NAME, ModelMetadata
 
 #: Input shapes checked: odd, non-square, batch 2 (N, C, H, W).
 RANDOM_SHAPES = ((1, 3, 17, 23), (1, 3, 24, 41), (2, 3, 31, 20))

@@ -102,7 +102,7 @@ def cached_onnx(checkpoint: Path, scale: float | None, fp16: bool = False) -> Pa
 
     Needs the ``export`` extra (torch + onnx); the ONNX backends themselves do not.
     """
-    from overnet.weights.reader import sha256_file
+    from overnet.formats.digest import sha256_file
 
     digest = sha256_file(checkpoint)[:16]
     tag = f"x{scale:g}" if scale is not None else "native"

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from overnet.errors import InputError
-from overnet.runtime.onnx_meta import read_onnx_metadata
+from overnet.formats.onnx_metadata import read_onnx_metadata
 
 
 @dataclass(frozen=True)

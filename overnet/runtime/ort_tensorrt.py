@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from overnet.export.metadata import INPUT_NAME
+from overnet.formats.onnx_metadata import INPUT_NAME
 
 TRT_PROVIDER = "TensorrtExecutionProvider"
 CUDA_PROVIDER = "CUDAExecutionProvider"
@@ -38,7 +38,7 @@ def tensorrt_provider(
 ) -> tuple[str, dict[str, Any]]:
     """``("TensorrtExecutionProvider", options)``: an explicit profile (all three shapes, as
     the provider requires), and engine + timing caches under ``cache_dir``."""
-    from overnet.export.tensorrt.profile import Profile
+    from overnet.formats.profile import Profile
 
     profile = Profile.parse(min_shape, opt_shape, max_shape)  # validates min <= opt <= max
     lo, opt, hi = profile.texts()

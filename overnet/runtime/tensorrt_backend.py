@@ -16,10 +16,8 @@ from typing import Any
 import numpy as np
 
 from overnet._optional import require
-from overnet.errors import InputError
-from overnet.runtime.base import Session, SessionInfo
-from overnet.runtime.cuda_buffers import CudaGraph, Stream, TensorBuffers, copy_async
-from overnet.runtime.cuda_rt import (
+from overnet.cuda.buffers import CudaGraph, Stream, TensorBuffers, copy_async
+from overnet.cuda.cudart import (
     CudaError,
     gpu_info,
     load_cudart,
@@ -27,6 +25,8 @@ from overnet.runtime.cuda_rt import (
     parse_device,
     set_device,
 )
+from overnet.errors import InputError
+from overnet.runtime.base import Session, SessionInfo
 
 Shape = tuple[int, ...]
 
@@ -100,7 +100,7 @@ class TensorRTSession(Session):
         verify: bool = True,
         trust_host_code: bool = False,
     ) -> None:
-        from overnet.export.tensorrt.sidecar import (
+        from overnet.formats.sidecar import (
             check_compatible,
             check_engine_file,
             read_sidecar,

@@ -1,7 +1,7 @@
 """Load, identify and save OverNet weights (torch + safetensors)."""
 
 from overnet.weights.api import LoadedWeights, load_model, load_weights, save_weights
-from overnet.weights.reader import RawCheckpoint, read_checkpoint, sha256_file
+from overnet.weights.reader import RawCheckpoint, read_checkpoint
 
 __all__ = [
     "LoadedWeights",
@@ -10,5 +10,4 @@ __all__ = [
     "load_weights",
     "read_checkpoint",
     "save_weights",
-    "sha256_file",
 ]

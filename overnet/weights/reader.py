@@ -7,7 +7,6 @@ payload never runs. ``.safetensors`` files are read without pickle at all.
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 import struct
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from pathlib import Path
 import torch
 
 from overnet.errors import WeightsError
+from overnet.formats.digest import sha256_file
 
 # Wrappers that training scripts put around the model's state dict.
 _STATE_DICT_KEYS = ("model_state_dict", "state_dict", "params_ema", "params", "model", "net")
@@ -39,14 +39,6 @@ class RawCheckpoint:
     metadata: dict[str, str] = field(default_factory=dict)
     extras: list[str] = field(default_factory=list)  # non-model entries (optimizer, step...)
     sha256: str = ""
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_checkpoint(path: str | Path) -> RawCheckpoint:

@@ -11,7 +11,7 @@ import torch
 from overnet.errors import InputError
 from overnet.eval import discover, evaluate
 from overnet.export import export_onnx
-from overnet.export.metadata import ModelMetadata
+from overnet.formats.onnx_metadata import ModelMetadata
 from overnet.weights import load_model
 from tests.conftest import read_rgb, to_nchw
 
@@ -64,7 +64,7 @@ def test_graph_interface_and_metadata(exported, x2_weights):
     meta = ModelMetadata.from_props({p.key: p.value for p in proto.metadata_props})
     assert (meta.scale, meta.upscale, meta.precision, meta.opset) == (2.0, 3, "fp32", 18)
     assert meta.color_order == "RGB" and meta.value_range == "0,1"
-    from overnet.weights import sha256_file
+    from overnet.formats.digest import sha256_file
 
     assert meta.source_sha256 == sha256_file(x2_weights)
     ops = {n.op_type for n in proto.graph.node}

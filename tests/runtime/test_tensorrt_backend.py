@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from overnet.cuda.cudart import CudaError, NoGpuError
 from overnet.errors import InputError, MissingDependencyError
 from overnet.export.tensorrt import BuildOptions, EngineMismatchError, Profile
 from overnet.export.tensorrt.engine_export import build_with_sidecar
-from overnet.export.tensorrt.sidecar import sidecar_path
+from overnet.formats.sidecar import sidecar_path
 from overnet.runtime import open_session
-from overnet.runtime.cuda_rt import CudaError, NoGpuError
 from overnet.runtime.ort_backend import resolve_providers
 from overnet.runtime.ort_tensorrt import ort_trt_providers, tensorrt_provider
 from overnet.runtime.registry import backend_status
@@ -136,7 +136,7 @@ def test_stream_handle_via_get_cuda_native_handle(trt_env, engine, monkeypatch):
         np.testing.assert_array_equal(session.run(x), nearest_x2(x))
         assert session._stream.handle in trt_env.gpu.streams
     assert seen == ["cudaStream_t"]
-    from overnet.runtime.cuda_buffers import native_handle
+    from overnet.cuda.buffers import native_handle
 
     class Handle:
         def __int__(self) -> int:
@@ -448,7 +448,7 @@ def test_modules_import_without_torch_tensorrt_or_cuda():
             sys.modules[name] = None  # importing any of them now raises ImportError
         import overnet.export.tensorrt
         import overnet.export.tensorrt.progress
-        import overnet.runtime.cuda_buffers
+        import overnet.cuda.buffers
         import overnet.runtime.ort_tensorrt
         import overnet.runtime.tensorrt_backend
         print("ok")

@@ -7,14 +7,14 @@ a CUDA GPU.
 from overnet.export.tensorrt.build import EngineBuildError, build_engine, network_flags
 from overnet.export.tensorrt.engine_export import EngineExport, export_tensorrt
 from overnet.export.tensorrt.options import BuildOptions, parse_size
-from overnet.export.tensorrt.profile import Profile, engine_file_name, parse_shape
-from overnet.export.tensorrt.sidecar import (
+from overnet.export.tensorrt.trtexec import trtexec_command
+from overnet.formats.profile import Profile, engine_file_name, parse_shape
+from overnet.formats.sidecar import (
     EngineMismatchError,
     EngineSidecar,
     read_sidecar,
     sidecar_path,
 )
-from overnet.export.tensorrt.trtexec import trtexec_command
 
 __all__ = [
     "BuildOptions",

@@ -19,9 +19,9 @@ from typing import Any
 from overnet._atomic import write_bytes_atomic
 from overnet._optional import require
 from overnet.errors import InputError, OverNetError
-from overnet.export.metadata import INPUT_NAME
 from overnet.export.tensorrt.options import HARDWARE_COMPAT, BuildOptions
-from overnet.export.tensorrt.profile import Profile
+from overnet.formats.onnx_metadata import INPUT_NAME
+from overnet.formats.profile import Profile
 
 
 class EngineBuildError(OverNetError):

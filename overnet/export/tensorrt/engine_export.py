@@ -10,17 +10,13 @@ from pathlib import Path
 
 from overnet import __version__
 from overnet.errors import InputError
-from overnet.export.metadata import INPUT_NAME, OUTPUT_NAME
 from overnet.export.tensorrt.build import BuildResult, build_engine, load_tensorrt
 from overnet.export.tensorrt.options import BuildOptions
-from overnet.export.tensorrt.profile import Profile, engine_file_name, onnx_file_name
-from overnet.export.tensorrt.sidecar import (
-    EngineSidecar,
-    sha256_file,
-    sidecar_path,
-    write_sidecar,
-)
 from overnet.export.tensorrt.trtexec import trtexec_command
+from overnet.formats.digest import sha256_file
+from overnet.formats.onnx_metadata import INPUT_NAME, OUTPUT_NAME
+from overnet.formats.profile import Profile, engine_file_name, onnx_file_name
+from overnet.formats.sidecar import EngineSidecar, sidecar_path, write_sidecar
 
 TIMING_CACHE_NAME = "overnet.timing-cache"
 
@@ -87,8 +83,8 @@ def build_with_sidecar(
     echo: Callable[[str], None] = print,
 ) -> tuple[BuildResult, Path]:
     """Build ``onnx`` (an overnet FP16 export) into ``engine`` and write its sidecar."""
-    from overnet.runtime.cuda_rt import gpu_info, set_device
-    from overnet.runtime.onnx_meta import read_onnx_metadata
+    from overnet.cuda.cudart import gpu_info, set_device
+    from overnet.formats.onnx_metadata import read_onnx_metadata
 
     meta = read_onnx_metadata(onnx)
     if "overnet.scale" not in meta:
@@ -160,8 +156,8 @@ def export_tensorrt(
     Default scales: the checkpoint's own. The timing cache defaults to
     ``outdir/overnet.timing-cache`` and is shared by the scales (same layers, same GPU).
     """
+    from overnet.cuda.cudart import gpu_info
     from overnet.export.onnx_export import export_onnx
-    from overnet.runtime.cuda_rt import gpu_info
     from overnet.weights import load_weights
 
     load_tensorrt()  # fail before the slow ONNX export when TensorRT is missing

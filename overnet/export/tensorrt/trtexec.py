@@ -5,9 +5,9 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from overnet.export.metadata import INPUT_NAME
 from overnet.export.tensorrt.options import TRTEXEC_HARDWARE_COMPAT, BuildOptions
-from overnet.export.tensorrt.profile import Profile
+from overnet.formats.onnx_metadata import INPUT_NAME
+from overnet.formats.profile import Profile
 
 
 def trtexec_args(onnx: Path, engine: Path, profile: Profile, options: BuildOptions) -> list[str]:

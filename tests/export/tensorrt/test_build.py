@@ -7,12 +7,13 @@ import sys
 
 import pytest
 
+from overnet.cuda.cudart import NoGpuError
 from overnet.errors import InputError, MissingDependencyError
 from overnet.export.tensorrt import BuildOptions, EngineBuildError, Profile, build_engine
 from overnet.export.tensorrt.build import network_flags
 from overnet.export.tensorrt.engine_export import build_with_sidecar, rebuild_command
-from overnet.export.tensorrt.sidecar import read_sidecar, sha256_file
-from overnet.runtime.cuda_rt import NoGpuError
+from overnet.formats.digest import sha256_file
+from overnet.formats.sidecar import read_sidecar
 from tests.fakes.fixtures import fake_env, install, write_tiny_onnx
 
 PROFILE = Profile.parse("1x3x16x16", "1x3x32x48", "2x3x64x96")

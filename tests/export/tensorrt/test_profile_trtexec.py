@@ -9,8 +9,8 @@ import pytest
 from overnet.errors import InputError
 from overnet.export.tensorrt import BuildOptions, Profile, engine_file_name, parse_shape
 from overnet.export.tensorrt.options import parse_size
-from overnet.export.tensorrt.profile import onnx_file_name
 from overnet.export.tensorrt.trtexec import trtexec_args, trtexec_command
+from overnet.formats.profile import onnx_file_name
 
 
 def test_parse_shape():

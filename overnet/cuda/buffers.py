@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from overnet.runtime.cuda_rt import check
+from overnet.cuda.cudart import check
 
 
 def native_handle(obj: Any) -> int:

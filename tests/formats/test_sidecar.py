@@ -8,7 +8,7 @@ import json
 import pytest
 
 from overnet.errors import InputError
-from overnet.export.tensorrt.sidecar import (
+from overnet.formats.sidecar import (
     EngineMismatchError,
     EngineSidecar,
     check_compatible,
