@@ -1,4 +1,10 @@
-"""Exceptions shared by every layer (no third-party imports)."""
+"""Exceptions shared by every layer (no third-party imports).
+
+Which kind of failure it is decides who can fix it: ``InputError`` is the caller's input
+(a path, an array, an option), ``ModelLoadError`` a model file a runtime could not load,
+``SessionClosedError`` a session used after ``close()``, ``MissingDependencyError`` an
+optional package that is not installed. Each keeps its cause (``raise ... from exc``).
+"""
 
 from __future__ import annotations
 
@@ -17,3 +23,11 @@ class MissingDependencyError(OverNetError, ImportError):
 
 class InputError(OverNetError):
     """An input (image, array, option) is not what the operation expects."""
+
+
+class ModelLoadError(OverNetError):
+    """A runtime could not load a model file (damaged, wrong version, out of memory...)."""
+
+
+class SessionClosedError(OverNetError):
+    """A session was used after ``close()``; open a new one."""
