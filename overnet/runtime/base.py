@@ -33,6 +33,12 @@ class SessionInfo:
     max_batch: int | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: where the model runs, for decisions (``device`` is for people): "cpu" or "gpu"
+    device_type: str = "cpu"
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.device_type == "gpu"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -68,6 +68,7 @@ class OpenVinoSession(Session):
         self.info = SessionInfo(
             backend="openvino",
             device=", ".join(self._compiled.get_property("EXECUTION_DEVICES")),
+            device_type="cpu" if device.upper() == "CPU" else "gpu",
             precision=precision,
             scale=facts.scale if facts.scale is not None else probe_scale(self._raw_run),
             upscale=facts.upscale,

@@ -102,6 +102,7 @@ class OnnxRuntimeSession(Session):
         self.info = SessionInfo(
             backend="onnxruntime",
             device=device if device != "cpu" else "CPU",
+            device_type="cpu" if device == "cpu" else "gpu",
             precision=facts.precision,
             scale=facts.scale if facts.scale is not None else probe_scale(self._raw_run),
             upscale=facts.upscale,

@@ -192,6 +192,7 @@ class TensorRTSession(Session):
         self.info = SessionInfo(
             backend="tensorrt",
             device=f"cuda:{index} ({gpu.name}, sm {gpu.compute_capability})",
+            device_type="gpu",
             precision=engine_precision,
             scale=engine_scale,
             upscale=(sidecar.upscale or None) if sidecar else None,

@@ -61,6 +61,7 @@ class TorchSession(Session):
         self.info = SessionInfo(
             backend="torch-cl" if channels_last else "torch",
             device=str(self._device) if device != "cpu" else "CPU",
+            device_type="cpu" if self._device.type == "cpu" else "gpu",
             precision=precision,
             scale=self._scale,
             upscale=int(config.upscale),
