@@ -14,6 +14,7 @@ from overnet.runtime.registry import (
     choose_backend,
     open_session,
 )
+from overnet.runtime.upscaler import Upscaler
 
 __all__ = [
     "BACKENDS",
@@ -22,6 +23,7 @@ __all__ = [
     "ModelSource",
     "Session",
     "SessionInfo",
+    "Upscaler",
     "available_backends",
     "backend_status",
     "choose_backend",

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 
-from overnet.config import output_size
 from overnet.errors import InputError
 
 PRECISIONS = ("fp32", "fp16", "bf16")
@@ -84,11 +83,6 @@ class Session(ABC):
     @property
     def closed(self) -> bool:
         return getattr(self, "_closed", False)
-
-    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
-        n, c, h, w = input_shape
-        oh, ow = output_size(h, w, self.info.scale)
-        return n, c, oh, ow
 
     def __enter__(self) -> Session:
         return self
