@@ -90,7 +90,7 @@ def main() -> int:
             f"x{scale}: engine {built.engine.name}, "
             f"{built.build.engine_bytes / 1e6:.1f} MB, built in {built.build.seconds:.0f} s"
         )
-        with TensorRTSession(built.engine) as session:
+        with TensorRTSession.open(built.engine) as session:
             scores = set5_psnr(session, weights_path, scale, args.shared / "data" / "Set5")
             lines.append(
                 f"  Set5 PSNR vs FP32 PyTorch (dB): min {min(scores.values()):.2f} "
@@ -101,7 +101,7 @@ def main() -> int:
                 t = median_seconds(lambda x=x: session.run(x), args.runs)
                 lines.append(f"  {h}x{w} -> x{scale}: numpy in/out {t * 1e3:8.2f} ms")
             lines.append(f"  memory: {session.memory_report().format()}")
-        with TensorRTSession(built.engine, cuda_graph=True) as session:
+        with TensorRTSession.open(built.engine, cuda_graph=True) as session:
             x = np.random.default_rng(0).random((1, 3, *SIZES[1]), dtype=np.float32)
             t = median_seconds(lambda x=x: session.run(x), args.runs)
             lines.append(f"  {SIZES[1][0]}x{SIZES[1][1]}: with CUDA graph {t * 1e3:8.2f} ms")
@@ -109,7 +109,7 @@ def main() -> int:
             import torch
 
             if torch.cuda.is_available():
-                with TensorRTSession(built.engine) as session:
+                with TensorRTSession.open(built.engine) as session:
                     xt = torch.rand(1, 3, *SIZES[1], device="cuda")
 
                     def run_torch(session=session, xt=xt):

@@ -162,16 +162,14 @@ def timed_loop(fn: Callable[[], Any], count: int, min_time: float) -> list[float
 def _preimport(backend: str) -> None:
     """Import the runtime module first so cold start and memory exclude Python imports."""
     from overnet._optional import available
-    from overnet.runtime import VARIANTS
+    from overnet.errors import InputError
+    from overnet.runtime.registry import find_variant
 
-    module = {
-        "torch": "torch",
-        "onnxruntime": "onnxruntime",
-        "openvino": "openvino",
-        "tensorrt": "tensorrt",
-    }.get(VARIANTS.get(backend, (backend,))[0])
-    if module:
-        available(module)
+    try:
+        spec = find_variant(backend)[0]
+    except InputError:
+        return  # reported when the row opens its session
+    available(spec.module)
 
 
 def _info_dict(info: Any) -> dict[str, Any]:

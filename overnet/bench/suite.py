@@ -30,6 +30,7 @@ from overnet.bench.runner import (
 )
 from overnet.config import OverNetConfig
 from overnet.errors import InputError
+from overnet.units import SIZE_FORM, parse_size
 
 #: the quick CPU suite `overnet bench` runs with no arguments
 DEFAULT_BACKENDS = ("torch", "torch-cl", "onnxruntime", "openvino", "openvino-bf16")
@@ -121,37 +122,23 @@ def check_backends(backends: list[str]) -> None:
 
 
 def parse_sizes(text: str) -> list[tuple[int, int]]:
-    """``"320x180,640x360"`` -> [(320, 180), (640, 360)]: width x height, both >= 1."""
-    sizes = []
-    for part in (p.strip() for p in text.split(",") if p.strip()):
-        try:
-            w, h = (int(v) for v in part.lower().split("x"))
-        except ValueError:
-            raise InputError(
-                f"size {part!r} is not WIDTHxHEIGHT (e.g. 320x180 = 320 wide, 180 high)"
-            ) from None
-        if w < 1 or h < 1:
-            raise InputError(f"size {part!r}: width and height must be at least 1 pixel")
-        sizes.append((w, h))
+    """``"320x180,640x360"`` -> [(320, 180), (640, 360)]: WIDTHxHEIGHT (overnet.units)."""
+    sizes = [parse_size(part) for part in text.split(",") if part.strip()]
     if not sizes:
-        raise InputError("no sizes given")
+        raise InputError(f"no sizes given: expected {SIZE_FORM}, comma-separated")
     return sizes
 
 
 def _variant_device(backend: str) -> str:
-    from overnet.runtime import VARIANTS
+    from overnet.runtime.registry import find_variant
 
-    return VARIANTS[backend][1].get("device", "cpu")
+    return find_variant(backend)[1].device
 
 
 def _loadable(kind: str, backend: str) -> bool:
-    from overnet.runtime import VARIANTS
-    from overnet.runtime.model_source import LOADABLE_BY
+    from overnet.runtime.registry import find_variant
 
-    runtime = VARIANTS[backend][0]
-    if kind == "checkpoint":
-        return runtime in ("torch", "onnxruntime", "openvino")
-    return runtime in LOADABLE_BY.get(kind, ())
+    return find_variant(backend)[0].can_load(kind)
 
 
 def build_rows(config: BenchConfig) -> list[RowSpec]:
@@ -192,9 +179,10 @@ def build_rows(config: BenchConfig) -> list[RowSpec]:
 
 
 def _unavailable_reason(backend: str) -> str | None:
-    from overnet.runtime import VARIANTS, backend_status
+    from overnet.runtime import backend_status
+    from overnet.runtime.registry import find_variant
 
-    runtime = VARIANTS[backend][0]
+    runtime = find_variant(backend)[0].name
     for status in backend_status():
         if status.name == runtime and not status.available:
             return status.reason
@@ -220,13 +208,14 @@ def _memory_check(spec: RowSpec, fraction: float) -> tuple[str | None, int | Non
 
 def _prepare_exports(config: BenchConfig, say: Callable[[str], None]) -> list[str]:
     """Export checkpoints to the cached ONNX once, so cold start excludes the export."""
-    from overnet.runtime import VARIANTS, available_backends
+    from overnet.runtime import available_backends
     from overnet.runtime.model_source import cached_onnx
+    from overnet.runtime.registry import find_variant
 
     have = set(available_backends())
     wants_onnx = any(
-        VARIANTS[b][0] in ("onnxruntime", "openvino") and VARIANTS[b][0] in have
-        for b in config.backends
+        "checkpoint" in spec.converts and spec.name in have
+        for spec in (find_variant(b)[0] for b in config.backends)
     )
     notes: list[str] = []
     if not wants_onnx:

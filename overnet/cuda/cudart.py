@@ -7,6 +7,7 @@ Every cuda-python runtime call returns a tuple whose first element is a ``cudaEr
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -117,6 +118,69 @@ def gpu_info(index: int = 0, cudart: ModuleType | None = None) -> GpuInfo:
 def set_device(index: int, cudart: ModuleType | None = None) -> None:
     cudart = cudart or load_cudart()
     check(cudart, cudart.cudaSetDevice(index), f"cudaSetDevice({index})")
+
+
+def get_device(cudart: ModuleType | None = None) -> int:
+    """The calling thread's current CUDA device."""
+    cudart = cudart or load_cudart()
+    return int(check(cudart, cudart.cudaGetDevice(), "cudaGetDevice"))
+
+
+def add_note(exc: BaseException, note: str) -> None:
+    """``exc.add_note(note)`` where Python has it (3.11+); a no-op on 3.10."""
+    add = getattr(exc, "add_note", None)
+    if add is not None:
+        add(note)
+
+
+class DeviceScope:
+    """Makes CUDA device ``index`` current for a ``with`` block, then restores the previous.
+
+    The current device is per thread, so sessions on different GPUs used from one thread
+    each wrap their calls: ``with scope: ...``. Entering costs one ``cudaGetDevice`` and
+    calls ``cudaSetDevice`` only when another device is current; leaving sets the previous
+    device back only if entering changed it. One object may be entered again, nested and
+    from several threads (each thread keeps its own stack of previous devices).
+    """
+
+    def __init__(self, index: int, cudart: ModuleType | None = None) -> None:
+        self.index = int(index)
+        self._cudart = cudart
+        self._local = threading.local()
+
+    def _stack(self) -> list[int | None]:
+        stack = getattr(self._local, "stack", None)
+        if stack is None:
+            stack = self._local.stack = []
+        return stack
+
+    def __enter__(self) -> DeviceScope:
+        cudart = self._cudart = self._cudart or load_cudart()
+        current = get_device(cudart)
+        previous = None
+        if current != self.index:
+            set_device(self.index, cudart)
+            previous = current
+        self._stack().append(previous)
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        previous = self._stack().pop()
+        if previous is None:
+            return
+        try:
+            set_device(previous, self._cudart)
+        except CudaError as restore_error:
+            if exc is None:
+                raise
+            # the block's own error is the one to report; the failed restore is a footnote
+            add_note(exc, f"(restoring CUDA device {previous} also failed: {restore_error})")
+
+
+def device_scope(index: int, cudart: ModuleType | None = None) -> DeviceScope:
+    """``with device_scope(1, cudart): ...`` runs the block on cuda:1 and then restores the
+    device that was current before (see DeviceScope)."""
+    return DeviceScope(index, cudart)
 
 
 def mem_get_info(cudart: ModuleType | None = None) -> tuple[int, int]:

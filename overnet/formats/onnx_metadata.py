@@ -12,6 +12,8 @@ from pathlib import Path
 
 from overnet.errors import InputError
 
+#: the opset `overnet export` writes unless told otherwise (part of the export cache key)
+DEFAULT_OPSET = 18
 INPUT_NAME = "lr"
 OUTPUT_NAME = "sr"
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from overnet.errors import InputError
+from overnet.errors import InputError, SessionClosedError
 
 PRECISIONS = ("fp32", "fp16", "bf16")
 
@@ -96,7 +96,9 @@ class Session(ABC):
 
     def _check_open(self) -> None:
         if self.closed:
-            raise InputError("this session is closed; open a new one with open_session()")
+            raise SessionClosedError(
+                f"this {self.info.backend} session is closed; open a new one with open_session()"
+            )
 
     def _check_batch(self, batch: Any) -> Any:
         """Validate layout and size; numpy inputs become contiguous float32."""

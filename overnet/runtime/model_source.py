@@ -7,18 +7,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from overnet.errors import InputError
+from overnet._optional import available, install_hint
+from overnet.errors import InputError, MissingDependencyError
 
 ONNX_SUFFIXES = (".onnx",)
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".tar", ".safetensors", ".ckpt", ".bin")
 
-#: model kind -> backends that can load it directly
-LOADABLE_BY = {
-    "onnx": ("openvino", "onnxruntime"),
-    "engine": ("tensorrt",),
-    "checkpoint": ("torch",),
-    "module": ("torch",),
+#: model kind -> how messages name it
+KIND_NAMES = {
+    "onnx": "an ONNX model",
+    "engine": "a TensorRT engine",
+    "checkpoint": "a PyTorch checkpoint",
+    "module": "a torch module",
 }
 
 
@@ -70,25 +71,6 @@ def detect_source(model: Any) -> ModelSource:
     )
 
 
-def check_backend_can_load(source: ModelSource, backend: str) -> None:
-    """Refuse a model file meant for another backend, saying which would load it."""
-    if backend in LOADABLE_BY[source.kind]:
-        return
-    if source.kind == "checkpoint" and backend in ("openvino", "onnxruntime"):
-        return  # exported to a cached ONNX file first (see cached_onnx)
-    what = {
-        "onnx": "an ONNX model",
-        "engine": "a TensorRT engine",
-        "checkpoint": "a PyTorch checkpoint",
-        "module": "a torch module",
-    }[source.kind]
-    raise InputError(
-        f"{source.label} is {what}, which the {backend} backend cannot load; use backend "
-        f"{' or '.join(LOADABLE_BY[source.kind])}"
-        + (", or export it first with `overnet export`" if source.kind == "engine" else "")
-    )
-
-
 def cache_dir() -> Path:
     """Where exported ONNX files for checkpoints are kept ($OVERNET_CACHE or ~/.cache)."""
     root = os.environ.get("OVERNET_CACHE")
@@ -97,22 +79,62 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "overnet"
 
 
-def cached_onnx(checkpoint: Path, scale: float | None, fp16: bool = False) -> Path:
-    """Export ``checkpoint`` to ONNX once and reuse it (keyed by the file's sha256).
-
-    Needs the ``export`` extra (torch + onnx); the ONNX backends themselves do not.
-    """
+def cached_onnx_path(checkpoint: Path, scale: float | None, precision: str = "fp32") -> Path:
+    """Where the ONNX export of ``checkpoint`` is cached: keyed by the file's sha256, the
+    scale, the precision, the opset and the overnet version (a new overnet re-exports)."""
+    from overnet import __version__
     from overnet.formats.digest import sha256_file
+    from overnet.formats.onnx_metadata import DEFAULT_OPSET
 
     digest = sha256_file(checkpoint)[:16]
     tag = f"x{scale:g}" if scale is not None else "native"
-    target = cache_dir() / "onnx" / f"{digest}-{tag}-{'fp16' if fp16 else 'fp32'}.onnx"
+    name = f"{digest}-{tag}-{precision}-opset{DEFAULT_OPSET}-overnet{__version__}.onnx"
+    return cache_dir() / "onnx" / name
+
+
+def can_convert(source: ModelSource) -> bool:
+    """True when a checkpoint can reach an ONNX backend: its export is cached for the
+    default scale, or torch and onnx are installed to make it."""
+    if source.kind != "checkpoint" or source.path is None:
+        return False
+    if available("torch") and available("onnx"):
+        return True
+    return cached_onnx_path(source.path, None).is_file()
+
+
+def cached_onnx(checkpoint: Path, scale: float | None, precision: str = "fp32") -> Path:
+    """Export ``checkpoint`` to ONNX once and reuse it (see cached_onnx_path).
+
+    A cached file is used without torch; making one needs the ``export`` extra (torch +
+    onnx), else MissingDependencyError says so and how to export elsewhere.
+    """
+    target = cached_onnx_path(checkpoint, scale, precision)
     if target.is_file():
         return target
+    for module in ("torch", "onnx"):
+        if not available(module):
+            raise MissingDependencyError(
+                f"{checkpoint} is a PyTorch checkpoint; the ONNX backends run it through an "
+                f"ONNX export, and exporting needs {module}, which is not installed. Install "
+                f"it with: {install_hint(module, 'export')}; or export on a machine that has "
+                f"it (`overnet export --weights {checkpoint.name} -o model.onnx`) and open the "
+                ".onnx file"
+            )
     from overnet.export import export_onnx
 
     target.parent.mkdir(parents=True, exist_ok=True)
     # Validation is skipped here: export correctness is covered by its own tests, and a
     # cached file is reused many times.
-    export_onnx(checkpoint, target, scale=scale, fp16=fp16, validate=False, overwrite=True)
+    export_onnx(
+        checkpoint, target, scale=scale, fp16=precision == "fp16", validate=False, overwrite=True
+    )
     return target
+
+
+def onnx_model_for(source: ModelSource, options: dict[str, Any], precision: str) -> Path:
+    """The ONNX file an ONNX backend opens for ``source``: the file itself, or a
+    checkpoint's cached export (its scale is then baked in, so ``scale`` is dropped)."""
+    assert source.path is not None
+    if source.kind != "checkpoint":
+        return source.path
+    return cached_onnx(source.path, options.pop("scale", None), precision)

@@ -15,18 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from overnet._optional import require
 from overnet.cuda.buffers import CudaGraph, Stream, TensorBuffers, copy_async
-from overnet.cuda.cudart import (
-    CudaError,
-    gpu_info,
-    load_cudart,
-    mem_get_info,
-    parse_device,
-    set_device,
-)
-from overnet.errors import InputError
+from overnet.cuda.cudart import CudaError, device_scope, mem_get_info
+from overnet.errors import InputError, ModelLoadError
 from overnet.runtime.base import Session, SessionInfo
+from overnet.runtime.model_source import ModelSource
+from overnet.runtime.spec import BackendSpec, Variant
+from overnet.runtime.tensorrt_loader import LoadedEngine, load_engine
 
 Shape = tuple[int, ...]
 
@@ -77,157 +72,145 @@ def _is_torch_cuda(batch: Any) -> bool:
     return type(batch).__module__.startswith("torch") and bool(getattr(batch, "is_cuda", False))
 
 
-class TensorRTSession(Session):
-    """A ``.engine`` built by ``overnet export --format tensorrt`` (checked against its
-    sidecar unless ``verify=False``). ``cuda_graph=True`` replays a captured CUDA graph
-    while the input shape stays the same (numpy inputs).
+def _io_names(loaded: LoadedEngine) -> tuple[str, str]:
+    """The engine's one input and one output, both float32 (else ModelLoadError)."""
+    trt, engine = loaded.trt, loaded.engine
+    names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+    inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+    outputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ModelLoadError(
+            f"{loaded.path} has inputs {inputs} and outputs {outputs}; an overnet engine has "
+            "one input (lr) and one output (sr)"
+        )
+    for name in (inputs[0], outputs[0]):
+        dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
+        if dtype != np.float32:
+            raise ModelLoadError(
+                f"{loaded.path}: tensor '{name}' is {dtype}, expected float32 I/O (the FP16 "
+                "export keeps float32 inputs/outputs); re-export with `overnet export`"
+            )
+    return inputs[0], outputs[0]
 
-    A version-compatible engine carries its own lean runtime (host code), which TensorRT
-    runs only when told to trust the plan (``engine_host_code_allowed``): that is done when
-    its sidecar says it was built version-compatible (and its sha256 matches), or when the
-    caller passes ``trust_host_code=True`` (an engine without a sidecar, ``verify=False``).
-    Only trust engines you built or got from a trusted source."""
+
+class TensorRTSession(Session):
+    """Runs an engine loaded by ``load_engine`` (or ``TensorRTSession.open(path)``).
+
+    Sets up the execution context, stream and I/O buffers; every call runs with the
+    engine's GPU made current (and the caller's restored), so sessions on different GPUs
+    can share a thread. ``cuda_graph=True`` replays a captured CUDA graph while the input
+    shape stays the same (numpy inputs). ``scale``/``precision``, when given, must match
+    the engine's.
+    """
 
     def __init__(
         self,
-        path: str | Path,
+        loaded: LoadedEngine,
         *,
-        device: str = "cuda",
         scale: float | None = None,
         precision: str | None = None,
         threads: int | None = None,
         cuda_graph: bool = False,
-        verify: bool = True,
-        trust_host_code: bool = False,
     ) -> None:
-        from overnet.formats.sidecar import (
-            check_compatible,
-            check_engine_file,
-            read_sidecar,
-        )
-
-        trt = require("tensorrt", "the TensorRT backend")
-        cudart = load_cudart()
-        self._trt, self._cudart = trt, cudart
+        self._loaded, self._trt, self._cudart = loaded, loaded.trt, loaded.cudart
+        self._device_index = loaded.device_index
         self._graph: CudaGraph | None = None
         self._stream: Stream | None = None
-        path = Path(path)
-        index = parse_device(device)
-        gpu = gpu_info(index, cudart)
-        set_device(index, cudart)
-        self._device_index = index
-        sidecar = None
-        if verify:
-            sidecar = read_sidecar(path)
-            check_compatible(path, sidecar, str(trt.__version__), gpu.name, gpu.compute_capability)
-            data = check_engine_file(path, sidecar)
-        else:
-            data = path.read_bytes()
-        rebuild = f" Rebuild it with:\n  {sidecar.rebuild_command}" if sidecar else ""
-        free_before, total = mem_get_info(cudart)
-        self._logger = trt.Logger(trt.Logger.WARNING)
-        self._runtime = trt.Runtime(self._logger)
-        version_compatible = bool(sidecar and sidecar.build_options.get("version_compatible"))
-        if version_compatible or trust_host_code:
-            # a version-compatible plan carries its own lean runtime (host code), which
-            # TensorRT loads only when the application says it trusts the plan
-            self._runtime.engine_host_code_allowed = True
-        self._engine = self._runtime.deserialize_cuda_engine(data)
-        if self._engine is None:
-            hint = ""
-            if sidecar is None and not trust_host_code:
-                hint = (
-                    " If it was built version-compatible (--version-compatible), TensorRT runs "
-                    "it only when its host code is trusted: keep its sidecar beside it (verify="
-                    "True), or pass trust_host_code=True if you trust where it came from."
-                )
-            raise InputError(
-                f"TensorRT {trt.__version__} could not deserialize {path} ({len(data)} bytes): "
-                "the file is truncated or damaged, not a TensorRT engine, or built by another "
-                f"TensorRT version or GPU (see TensorRT's message above).{hint}{rebuild}"
-            )
-        self._input, self._output = self._io_names(path)
-        lo, _opt, hi = (_dims(d) for d in self._engine.get_tensor_profile_shape(self._input, 0))
-        self._profile_min, self._profile_max = lo, hi
-        self._context = self._engine.create_execution_context()
-        if self._context is None:
-            raise CudaError(
-                f"TensorRT could not create an execution context for {path}: it needs "
-                f"{self._engine.device_memory_size_v2 / 2**20:.0f} MiB of GPU memory for "
-                "activations; free GPU memory or rebuild with a smaller --max shape"
-            )
-        self._stream = Stream(cudart)
-        self._in = TensorBuffers(cudart)
-        self._out = TensorBuffers(cudart)
         self._shape: Shape | None = None
         self._out_shape: Shape | None = None
         self._bound: tuple[int, int] | None = None
         self._use_graph = cuda_graph
-        self._engine_file = len(data)
-        self._free_before, self._total = free_before, total
-        self._free_after = mem_get_info(cudart)[0]
-        try:  # release the stream and context if the engine is not what was asked for
-            engine_scale = sidecar.scale if sidecar else self._probe_scale()
-            if scale is not None and abs(float(scale) - engine_scale) > 1e-6:
-                raise InputError(
-                    f"{path} was built for x{engine_scale:g}, not x{scale:g}; build an engine for "
-                    f"that scale (`overnet export --format tensorrt --scales {scale:g}`)"
+        with self._on_device():
+            self._input, self._output = _io_names(loaded)
+            lo, _opt, hi = (
+                _dims(d) for d in loaded.engine.get_tensor_profile_shape(self._input, 0)
+            )
+            self._profile_min, self._profile_max = lo, hi
+            self._context = loaded.engine.create_execution_context()
+            if self._context is None:
+                raise CudaError(
+                    f"TensorRT could not create an execution context for {loaded.path}: it "
+                    f"needs {loaded.engine.device_memory_size_v2 / 2**20:.0f} MiB of GPU memory "
+                    "for activations; free GPU memory or rebuild with a smaller --max shape"
                 )
-            engine_precision = sidecar.precision if sidecar else "fp16"
-            if precision is not None and precision != engine_precision:
-                raise InputError(
-                    f"{path} is a {engine_precision} engine; an engine runs in the precision it "
-                    "was built with (TensorRT 11 engines are strongly typed: the ONNX sets it)"
-                )
+            self._stream = Stream(self._cudart)
+            self._in, self._out = TensorBuffers(self._cudart), TensorBuffers(self._cudart)
+            self._free_after = mem_get_info(self._cudart)[0]
+            try:  # release the stream and context if the engine is not what was asked for
+                engine_scale, engine_precision = self._check_request(scale, precision)
+            except BaseException:
+                self.close()
+                raise
+        self.info = self._describe(engine_scale, engine_precision, threads)
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        device: str = "cuda",
+        verify: bool = True,
+        trust_host_code: bool = False,
+        **session_options: Any,
+    ) -> TensorRTSession:
+        """``load_engine(path, ...)`` then a session on it (``session_options``: scale,
+        precision, threads, cuda_graph)."""
+        loaded = load_engine(path, device=device, verify=verify, trust_host_code=trust_host_code)
+        try:
+            return cls(loaded, **session_options)
         except BaseException:
-            self.close()
+            loaded.release()
             raise
-        notes = []
+
+    def _on_device(self) -> Any:
+        return device_scope(self._device_index, self._cudart)
+
+    # -- engine facts --------------------------------------------------------------------
+
+    def _check_request(self, scale: float | None, precision: str | None) -> tuple[float, str]:
+        """The engine's scale and precision; InputError when the caller asked for others."""
+        loaded = self._loaded
+        sidecar = loaded.sidecar
+        engine_scale = sidecar.scale if sidecar else self._probe_scale()
+        if scale is not None and abs(float(scale) - engine_scale) > 1e-6:
+            raise InputError(
+                f"{loaded.path} was built for x{engine_scale:g}, not x{scale:g}; build an engine "
+                f"for that scale (`overnet export --format tensorrt --scales {scale:g}`)"
+            )
+        engine_precision = sidecar.precision if sidecar else "fp16"
+        if precision is not None and precision != engine_precision:
+            raise InputError(
+                f"{loaded.path} is a {engine_precision} engine; an engine runs in the precision "
+                "it was built with (TensorRT 11 engines are strongly typed: the ONNX sets it)"
+            )
+        return engine_scale, engine_precision
+
+    def _describe(self, scale: float, precision: str, threads: int | None) -> SessionInfo:
+        loaded, lo, hi = self._loaded, self._profile_min, self._profile_max
+        version = str(self._trt.__version__)
+        notes = list(loaded.notes)
         if threads:
-            notes.append("threads does not apply to TensorRT (GPU); ignored")
-        if not verify:
-            notes.append("sidecar not checked (verify=False)")
-        if trust_host_code and not version_compatible:
-            notes.append("engine host code allowed (trust_host_code=True)")
-        self.info = SessionInfo(
+            notes.insert(0, "threads does not apply to TensorRT (GPU); ignored")
+        sidecar = loaded.sidecar
+        return SessionInfo(
             backend="tensorrt",
-            device=f"cuda:{index} ({gpu.name}, sm {gpu.compute_capability})",
+            device=f"cuda:{loaded.device_index} ({loaded.gpu.name}, sm "
+            f"{loaded.gpu.compute_capability})",
             device_type="gpu",
-            precision=engine_precision,
-            scale=engine_scale,
+            precision=precision,
+            scale=scale,
             upscale=(sidecar.upscale or None) if sidecar else None,
-            model=str(path),
-            providers=[f"TensorRT {trt.__version__}"] + (["cuda-graph"] if cuda_graph else []),
+            model=str(loaded.path),
+            providers=[f"TensorRT {version}"] + (["cuda-graph"] if self._use_graph else []),
             min_hw=(lo[2], lo[3]),
             max_hw=(hi[2], hi[3]),
             max_batch=hi[0],
             metadata={
-                "tensorrt_version": str(trt.__version__),
+                "tensorrt_version": version,
                 "profile": f"{'x'.join(map(str, lo))}..{'x'.join(map(str, hi))}",
             },
             notes=notes,
         )
-
-    # -- engine facts --------------------------------------------------------------------
-
-    def _io_names(self, path: Path) -> tuple[str, str]:
-        trt, engine = self._trt, self._engine
-        names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
-        inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
-        outputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise InputError(
-                f"{path} has inputs {inputs} and outputs {outputs}; an overnet engine has one "
-                "input (lr) and one output (sr)"
-            )
-        for name in (inputs[0], outputs[0]):
-            dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
-            if dtype != np.float32:
-                raise InputError(
-                    f"{path}: tensor '{name}' is {dtype}, expected float32 I/O (the FP16 "
-                    "export keeps float32 inputs/outputs); re-export with `overnet export`"
-                )
-        return inputs[0], outputs[0]
 
     def _probe_scale(self) -> float:
         """Scale from the output shape of the profile's minimum input (no sidecar)."""
@@ -270,6 +253,10 @@ class TensorRTSession(Session):
             )
 
     def _run(self, batch: Any) -> Any:
+        with self._on_device():
+            return self._run_on_device(batch)
+
+    def _run_on_device(self, batch: Any) -> Any:
         if _is_torch_cuda(batch):
             return self._run_torch(batch)
         if not isinstance(batch, np.ndarray):  # a torch CPU tensor
@@ -321,15 +308,18 @@ class TensorRTSession(Session):
     def memory_report(self) -> MemoryReport:
         """Engine activation memory, I/O buffer bytes and cudaMemGetInfo deltas."""
         self._check_open()
+        loaded = self._loaded
+        with self._on_device():
+            free_now = mem_get_info(self._cudart)[0]
         return MemoryReport(
-            engine_activations=int(self._engine.device_memory_size_v2),
-            engine_file=self._engine_file,
+            engine_activations=int(loaded.engine.device_memory_size_v2),
+            engine_file=loaded.file_bytes,
             io_device=self._in.device.nbytes + self._out.device.nbytes,
             io_pinned_host=self._in.host.nbytes + self._out.host.nbytes,
-            gpu_total=self._total,
-            gpu_free_before_load=self._free_before,
+            gpu_total=loaded.total,
+            gpu_free_before_load=loaded.free_before,
             gpu_free_after_load=self._free_after,
-            gpu_free_now=mem_get_info(self._cudart)[0],
+            gpu_free_now=free_now,
         )
 
     def _drop_graph(self) -> None:
@@ -340,15 +330,42 @@ class TensorRTSession(Session):
     def close(self) -> None:
         if self.closed:
             return
-        self._drop_graph()
-        for buffers in (getattr(self, "_in", None), getattr(self, "_out", None)):
-            if buffers is not None:
-                buffers.free()
-        if self._stream is not None:
-            self._stream.destroy()
-            self._stream = None
+        with self._on_device():  # memory is freed on the device it was allocated on
+            self._drop_graph()
+            for buffers in (getattr(self, "_in", None), getattr(self, "_out", None)):
+                if buffers is not None:
+                    buffers.free()
+            if self._stream is not None:
+                self._stream.destroy()
+                self._stream = None
         # the context must go before its engine, the engine before its runtime
         self._context = None
-        self._engine = None
-        self._runtime = None
+        self._loaded.release()
         super().close()
+
+
+def _open(source: ModelSource, options: dict[str, Any]) -> TensorRTSession:
+    device = options.pop("device", "cuda")
+    return TensorRTSession.open(
+        source.path,
+        device=device if device != "cpu" else "cuda",
+        verify=options.pop("verify", True),
+        trust_host_code=options.pop("trust_host_code", False),
+        **options,
+    )
+
+
+BACKEND = BackendSpec(
+    name="tensorrt",
+    module="tensorrt",
+    extra="tensorrt",
+    also_needs=(("cuda.bindings.runtime", "tensorrt"),),
+    loads=("engine",),
+    options=frozenset({"cuda_graph", "verify", "trust_host_code"}),
+    factory=_open,
+    rank={"cpu": 0, "cuda": 0},  # engines run only here (on a GPU whatever device says)
+    # not measured (GPU memory): the largest CPU figure keeps tiles conservative
+    memory=(8_200, 545),
+    variants=(Variant("tensorrt", {"device": "cuda"}, summary="TensorRT engine (FP16)"),),
+    summary="serialized TensorRT engines from `overnet export --format tensorrt`",
+)

@@ -11,7 +11,8 @@ import numpy as np
 from overnet.errors import InputError
 from overnet.imaging.tiling import Tile, TileBlender, batches, plan_tiles
 from overnet.runtime.base import Session
-from overnet.runtime.memory import bytes_per_input_pixel, parse_memory
+from overnet.runtime.memory import bytes_per_input_pixel
+from overnet.units import parse_memory
 
 #: Working-memory budget for inference (activations of the tiles in flight). With the
 #: process itself (~0.3 GB) and a 1080p image's buffers this keeps `overnet upscale`

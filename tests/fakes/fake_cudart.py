@@ -4,12 +4,19 @@
 and the fake TensorRT kernels move real bytes, and any access outside an allocation fails
 the test. Every call returns a tuple whose first element is a ``cudaError_t``, as the real
 module does. Stream capture records work instead of running it; graph launches replay it.
+
+The functions take the arguments the real ``cuda.bindings.runtime`` (cuda-python 12.9 and
+13.x) takes, by position and number (``tests/cuda/test_real_cudart.py`` checks overnet's
+calls against the real module): ``cudaGraphInstantiate(graph, flags)``,
+``cudaMemcpyAsync(dst, src, count, kind, stream)``, ``cudaGetDevice() -> (err, int)``; a
+failed call returns ``(err, None)`` where the real one returns a value.
 """
 
 from __future__ import annotations
 
 import enum
 import itertools
+import threading
 import types
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +31,7 @@ class cudaError_t(enum.IntEnum):  # the names the real enum uses
     cudaErrorInsufficientDriver = 35
     cudaErrorNoDevice = 100
     cudaErrorStreamCaptureUnsupported = 900
+    cudaErrorStreamCaptureInvalidated = 901
 
 
 _ERROR_TEXT = {
@@ -33,6 +41,8 @@ _ERROR_TEXT = {
     cudaError_t.cudaErrorInsufficientDriver: b"CUDA driver version is insufficient",
     cudaError_t.cudaErrorNoDevice: b"no CUDA-capable device is detected",
     cudaError_t.cudaErrorStreamCaptureUnsupported: b"operation not permitted when capturing",
+    cudaError_t.cudaErrorStreamCaptureInvalidated: b"operation failed due to a previous error "
+    b"during capture",
 }
 
 
@@ -50,7 +60,7 @@ class cudaStreamCaptureMode(enum.IntEnum):
 
 
 class cudaStream_t:
-    def __init__(self, handle: int) -> None:
+    def __init__(self, handle: int = 0) -> None:
         self._handle = handle
 
     def __int__(self) -> int:
@@ -59,7 +69,13 @@ class cudaStream_t:
 
 @dataclass
 class FakeGraph:
+    """A captured graph or an executable graph (``handle`` is its address, never 0)."""
+
     ops: list[Any]
+    handle: int = 0
+
+    def __int__(self) -> int:
+        return self.handle
 
 
 @dataclass
@@ -85,8 +101,24 @@ class FakeGpu:
     capturing: dict[int, list[Any]] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
     graph_launches: int = 0
+    graphs: set[int] = field(default_factory=set)  # live cudaGraph_t handles
+    graph_execs: set[int] = field(default_factory=set)  # live cudaGraphExec_t handles
+    set_device_calls: int = 0
     fail_malloc_over: int | None = None  # cudaMalloc of more bytes fails (OOM)
+    invalidate_capture: bool = False  # cudaStreamEndCapture fails (capture invalidated)
+    fail_instantiate: bool = False  # cudaGraphInstantiate fails
+    fail_set_device: bool = False  # cudaSetDevice fails (e.g. the device fell off the bus)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
+    _thread: Any = field(default_factory=threading.local, repr=False)
+
+    @property
+    def current_device(self) -> int:
+        """The calling thread's current device (per thread, as in CUDA; 0 at first)."""
+        return getattr(self._thread, "device", 0)
+
+    @current_device.setter
+    def current_device(self, index: int) -> None:
+        self._thread.device = index
 
     @property
     def used(self) -> int:
@@ -127,21 +159,32 @@ def make_fake_cudart(gpu: FakeGpu) -> types.ModuleType:
     mod.cudaStream_t = cudaStream_t
     mod.fake_gpu = gpu
 
-    def cudaGetErrorName(err):
-        return _ok(cudaError_t(err).name.encode())
+    def cudaGetErrorName(error):
+        return _ok(cudaError_t(error).name.encode())
 
-    def cudaGetErrorString(err):
-        return _ok(_ERROR_TEXT[cudaError_t(err)])
+    def cudaGetErrorString(error):
+        return _ok(_ERROR_TEXT[cudaError_t(error)])
 
     def cudaGetDeviceCount():
         if gpu.count == 0:
-            return (cudaError_t.cudaErrorNoDevice, 0)
+            return (cudaError_t.cudaErrorNoDevice, None)
         return _ok(gpu.count)
 
-    def cudaSetDevice(index):
-        return _ok() if index < gpu.count else (cudaError_t.cudaErrorInvalidValue,)
+    def cudaGetDevice():
+        if gpu.count == 0:
+            return (cudaError_t.cudaErrorNoDevice, None)
+        return _ok(gpu.current_device)
 
-    def cudaGetDeviceProperties(index):
+    def cudaSetDevice(device):
+        if not isinstance(device, int):  # the real binding declares `int device`
+            raise TypeError("an integer is required")
+        gpu.set_device_calls += 1
+        if gpu.fail_set_device or not 0 <= device < gpu.count:
+            return (cudaError_t.cudaErrorInvalidValue,)
+        gpu.current_device = device
+        return _ok()
+
+    def cudaGetDeviceProperties(device):
         major, minor = gpu.compute_capability
         return _ok(FakeProps(gpu.name.encode() + b"\0\0", major, minor, gpu.total))
 
@@ -154,20 +197,20 @@ def make_fake_cudart(gpu: FakeGpu) -> types.ModuleType:
         pool[ptr] = arr
         return ptr
 
-    def cudaMalloc(nbytes):
+    def cudaMalloc(size):
         gpu.calls.append("cudaMalloc")
-        if gpu.fail_malloc_over is not None and nbytes > gpu.fail_malloc_over:
-            return (cudaError_t.cudaErrorMemoryAllocation, 0)
-        return _ok(_alloc(gpu.device, nbytes))
+        if gpu.fail_malloc_over is not None and size > gpu.fail_malloc_over:
+            return (cudaError_t.cudaErrorMemoryAllocation, None)
+        return _ok(_alloc(gpu.device, size))
 
-    def cudaMallocHost(nbytes):
+    def cudaMallocHost(size):
         gpu.calls.append("cudaMallocHost")
-        return _ok(_alloc(gpu.pinned, nbytes))
+        return _ok(_alloc(gpu.pinned, size))
 
-    def cudaFree(ptr):
+    def cudaFree(devPtr):
         return (
             _ok()
-            if gpu.device.pop(int(ptr), None) is not None
+            if gpu.device.pop(int(devPtr), None) is not None
             else (cudaError_t.cudaErrorInvalidValue,)
         )
 
@@ -178,15 +221,15 @@ def make_fake_cudart(gpu: FakeGpu) -> types.ModuleType:
             else (cudaError_t.cudaErrorInvalidValue,)
         )
 
-    def cudaMemcpyAsync(dst, src, nbytes, kind, stream):
+    def cudaMemcpyAsync(dst, src, count, kind, stream):
         assert isinstance(dst, int) and isinstance(src, int), "pass int addresses"
         to_device = kind == cudaMemcpyKind.cudaMemcpyHostToDevice
         assert kind in (
             cudaMemcpyKind.cudaMemcpyHostToDevice,
             cudaMemcpyKind.cudaMemcpyDeviceToHost,
         )
-        d = gpu.region(dst, nbytes, "device" if to_device else "host")
-        s = gpu.region(src, nbytes, "host" if to_device else "device")
+        d = gpu.region(dst, count, "device" if to_device else "host")
+        s = gpu.region(src, count, "host" if to_device else "device")
         gpu.calls.append("cudaMemcpyAsync")
 
         def op():
@@ -213,28 +256,46 @@ def make_fake_cudart(gpu: FakeGpu) -> types.ModuleType:
         return _ok()
 
     def cudaStreamEndCapture(stream):
-        return _ok(FakeGraph(gpu.capturing.pop(int(stream))))
+        ops = gpu.capturing.pop(int(stream))
+        if gpu.invalidate_capture:  # the runtime returns no graph with this error
+            return (cudaError_t.cudaErrorStreamCaptureInvalidated, None)
+        graph = FakeGraph(ops, 0x7000 + next(gpu._ids))
+        gpu.graphs.add(graph.handle)
+        return _ok(graph)
 
     def cudaGraphInstantiate(graph, flags):
         assert isinstance(graph, FakeGraph) and isinstance(flags, int)
-        return _ok(FakeGraph(list(graph.ops)))
+        assert graph.handle in gpu.graphs, "instantiating a destroyed graph"
+        if gpu.fail_instantiate:
+            return (cudaError_t.cudaErrorInvalidValue, None)
+        graph_exec = FakeGraph(list(graph.ops), 0x9000 + next(gpu._ids))
+        gpu.graph_execs.add(graph_exec.handle)
+        return _ok(graph_exec)
 
-    def cudaGraphLaunch(graph_exec, stream):
+    def cudaGraphLaunch(graphExec, stream):
+        assert graphExec.handle in gpu.graph_execs, "launching a destroyed graph"
         gpu.graph_launches += 1
-        for op in graph_exec.ops:
+        for op in graphExec.ops:
             gpu.on_stream(int(stream), op)
         return _ok()
 
     def cudaGraphDestroy(graph):
+        if int(graph) not in gpu.graphs:
+            return (cudaError_t.cudaErrorInvalidValue,)
+        gpu.graphs.discard(int(graph))
         return _ok()
 
-    def cudaGraphExecDestroy(graph_exec):
+    def cudaGraphExecDestroy(graphExec):
+        if int(graphExec) not in gpu.graph_execs:
+            return (cudaError_t.cudaErrorInvalidValue,)
+        gpu.graph_execs.discard(int(graphExec))
         return _ok()
 
     for fn in (
         cudaGetErrorName,
         cudaGetErrorString,
         cudaGetDeviceCount,
+        cudaGetDevice,
         cudaSetDevice,
         cudaGetDeviceProperties,
         cudaMemGetInfo,

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from overnet.errors import InputError, MissingDependencyError, OverNetError
+from overnet.errors import (
+    InputError,
+    MissingDependencyError,
+    OverNetError,
+    SessionClosedError,
+)
 from overnet.imaging import read_rgb8, rgb8_to_nchw
 from overnet.runtime import backend_status, choose_backend, detect_source, open_session
 from tests.conftest import shared_file
@@ -106,8 +111,9 @@ def test_info_close_and_context_manager(x2_onnx):
     assert session.run(x).shape == (2, 3, 10, 14)
     assert session.last_run_s > 0
     session.close()
-    with pytest.raises(InputError, match="closed"):
+    with pytest.raises(SessionClosedError, match="onnxruntime session is closed") as info:
         session.run(x)
+    assert not isinstance(info.value, InputError)  # not the caller's input
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from overnet.cuda.cudart import CudaError, NoGpuError
-from overnet.errors import InputError, MissingDependencyError
+from overnet.errors import InputError, MissingDependencyError, ModelLoadError
 from overnet.export.tensorrt import BuildOptions, EngineMismatchError, Profile
 from overnet.export.tensorrt.engine_export import build_with_sidecar
 from overnet.formats.sidecar import sidecar_path
@@ -73,7 +73,7 @@ def test_open_and_run(trt_env, engine):
 
 def test_buffers_reused_for_the_same_shape(trt_env, engine):
     gpu = trt_env.gpu
-    with TensorRTSession(engine) as session:
+    with TensorRTSession.open(engine) as session:
         x = np.ones((1, 3, 16, 16), np.float32)
         session.run(x)
         allocations = len(gpu.calls) - gpu.calls.count("cudaMemcpyAsync")
@@ -98,14 +98,14 @@ def test_buffers_reused_for_the_same_shape(trt_env, engine):
     ],
 )
 def test_shapes_outside_the_profile_are_refused(trt_env, engine, shape, message):
-    with TensorRTSession(engine) as session, pytest.raises(InputError, match=message):
+    with TensorRTSession.open(engine) as session, pytest.raises(InputError, match=message):
         session.run(np.zeros(shape, np.float32))
 
 
 def test_cuda_graph_replays_a_fixed_shape(trt_env, engine):
     gpu = trt_env.gpu
     rng = np.random.default_rng(1)
-    with TensorRTSession(engine, cuda_graph=True) as session:
+    with TensorRTSession.open(engine, cuda_graph=True) as session:
         for _ in range(3):
             x = rng.random((1, 3, 10, 12), dtype=np.float32)
             np.testing.assert_array_equal(session.run(x), nearest_x2(x))
@@ -132,7 +132,7 @@ def test_stream_handle_via_get_cuda_native_handle(trt_env, engine, monkeypatch):
     utils.get_cuda_native_handle = get_cuda_native_handle
     monkeypatch.setitem(sys.modules, "cuda.bindings.utils", utils)
     x = np.ones((1, 3, 8, 8), np.float32)
-    with TensorRTSession(engine) as session:
+    with TensorRTSession.open(engine) as session:
         np.testing.assert_array_equal(session.run(x), nearest_x2(x))
         assert session._stream.handle in trt_env.gpu.streams
     assert seen == ["cudaStream_t"]
@@ -146,7 +146,7 @@ def test_stream_handle_via_get_cuda_native_handle(trt_env, engine, monkeypatch):
 
 
 def test_memory_report(trt_env, engine):
-    with TensorRTSession(engine) as session:
+    with TensorRTSession.open(engine) as session:
         session.run(np.zeros((1, 3, 16, 16), np.float32))
         report = session.memory_report()
         assert report.engine_activations == 64 << 20
@@ -176,18 +176,18 @@ def test_truncated_engine(trt_env, engine):
     data = engine.read_bytes()
     engine.write_bytes(data[: len(data) // 2])
     with pytest.raises(InputError, match="truncated or damaged") as info:
-        TensorRTSession(engine)
+        TensorRTSession.open(engine)
     assert REBUILD in str(info.value)
     # without the sidecar check, TensorRT's own refusal becomes a clear error too
-    with pytest.raises(InputError, match=r"could not deserialize .* truncated or damaged"):
-        TensorRTSession(engine, verify=False)
+    with pytest.raises(ModelLoadError, match=r"could not deserialize .* truncated or damaged"):
+        TensorRTSession.open(engine, verify=False)
 
 
 def test_no_sidecar_needs_verify_false(trt_env, engine):
     sidecar_path(engine).unlink()
     with pytest.raises(InputError, match="no sidecar"):
-        TensorRTSession(engine)
-    with TensorRTSession(engine, verify=False) as session:  # scale read from the engine
+        TensorRTSession.open(engine)
+    with TensorRTSession.open(engine, verify=False) as session:  # scale read from the engine
         assert session.info.scale == 2.0 and session.info.upscale is None
         assert "sidecar not checked" in session.info.notes[0]
 
@@ -206,34 +206,34 @@ def test_version_compatible_engine_loads_and_runs(trt_env, tmp_path):
         np.testing.assert_array_equal(session.run(x), nearest_x2(x))
     assert trt_env.trt.runtimes[-1].engine_host_code_allowed is True
     sidecar_path(path).unlink()
-    with pytest.raises(InputError, match=r"version-compatible.*sidecar.*trust_host_code=True"):
-        TensorRTSession(path, verify=False)
+    with pytest.raises(ModelLoadError, match=r"version-compatible.*sidecar.*trust_host_code=True"):
+        TensorRTSession.open(path, verify=False)
     assert trt_env.gpu.streams == set()
-    with TensorRTSession(path, verify=False, trust_host_code=True) as session:
+    with TensorRTSession.open(path, verify=False, trust_host_code=True) as session:
         np.testing.assert_array_equal(session.run(x), nearest_x2(x))
         assert "trust_host_code=True" in " ".join(session.info.notes)
 
 
 def test_plain_engine_does_not_allow_host_code(trt_env, engine):
-    with TensorRTSession(engine):
+    with TensorRTSession.open(engine):
         assert trt_env.trt.runtimes[-1].engine_host_code_allowed is False
 
 
 def test_scale_and_precision_requests_are_checked(trt_env, engine):
     with pytest.raises(InputError, match="built for x2, not x3"):
-        TensorRTSession(engine, scale=3)
+        TensorRTSession.open(engine, scale=3)
     with pytest.raises(InputError, match="is a fp16 engine"):
-        TensorRTSession(engine, precision="fp32")
+        TensorRTSession.open(engine, precision="fp32")
     assert trt_env.gpu.streams == set()  # a refused session releases its stream
     with pytest.raises(InputError, match="'cuda' or 'cuda:N'"):
-        TensorRTSession(engine, device="cpu:0")
+        TensorRTSession.open(engine, device="cpu:0")
     with pytest.raises(InputError, match=r"cuda:3 does not exist.*1 GPU"):
-        TensorRTSession(engine, device="cuda:3")
+        TensorRTSession.open(engine, device="cuda:3")
 
 
 def test_out_of_memory_is_a_clear_error(trt_env, engine):
     trt_env.gpu.fail_malloc_over = 1000
-    with TensorRTSession(engine) as session, pytest.raises(CudaError) as info:
+    with TensorRTSession.open(engine) as session, pytest.raises(CudaError) as info:
         session.run(np.zeros((1, 3, 16, 16), np.float32))
     message = str(info.value)
     assert "cudaMalloc(3072 bytes) failed: cudaErrorMemoryAllocation: out of memory" in message
@@ -245,7 +245,7 @@ def test_no_gpu(monkeypatch, tmp_path):
     path = tmp_path / "x.engine"
     path.write_bytes(b"FAKETRT1{}")
     with pytest.raises(NoGpuError, match="no usable CUDA GPU"):
-        TensorRTSession(path)
+        TensorRTSession.open(path)
 
 
 def test_missing_tensorrt_or_cuda_python(monkeypatch, tmp_path):
@@ -253,7 +253,7 @@ def test_missing_tensorrt_or_cuda_python(monkeypatch, tmp_path):
     path.write_bytes(b"plan")
     monkeypatch.setitem(sys.modules, "tensorrt", None)
     with pytest.raises(MissingDependencyError) as info:
-        TensorRTSession(path)
+        TensorRTSession.open(path)
     assert "overnet[tensorrt]' --extra-index-url https://pypi.nvidia.com" in str(info.value)
     status = {s.name: s for s in backend_status()}["tensorrt"]
     assert not status.available and "pypi.nvidia.com" in status.reason
@@ -264,7 +264,7 @@ def test_missing_tensorrt_or_cuda_python(monkeypatch, tmp_path):
     with pytest.raises(
         MissingDependencyError, match=r"cuda\.bindings\.runtime.*overnet\[tensorrt\]"
     ) as info:
-        TensorRTSession(path)
+        TensorRTSession.open(path)
     message = str(info.value)
     assert "tensorrt-cu12 needs cuda-python 12.x (12.6.1 or newer" in message
     assert "tensorrt-cu13 needs cuda-python 13.x" in message
@@ -306,7 +306,7 @@ def test_torch_cuda_tensors_are_zero_copy(trt_env, engine, monkeypatch):
     )
     monkeypatch.setitem(sys.modules, "torch", fake_torch)
     x = np.random.default_rng(2).random((1, 3, 8, 10), dtype=np.float32)
-    with TensorRTSession(engine) as session:
+    with TensorRTSession.open(engine) as session:
         out = session.run(FakeCudaTensor(gpu, x))
         assert isinstance(out, FakeCudaTensor) and out.shape == (1, 3, 16, 20)
         np.testing.assert_array_equal(out.numpy(), nearest_x2(x))

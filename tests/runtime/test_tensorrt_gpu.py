@@ -113,12 +113,12 @@ def test_torch_zero_copy_and_cuda_graph_agree(engines):
 
     _, result = engines["x2"]
     x = np.random.default_rng(0).random((1, 3, 96, 128), dtype=np.float32)
-    with TensorRTSession(result.engine) as plain:
+    with TensorRTSession.open(result.engine) as plain:
         expected = plain.run(x)
         y = plain.run(torch.from_numpy(x).cuda())
         torch.cuda.synchronize()
         np.testing.assert_allclose(y.cpu().numpy(), expected, atol=1e-3)
-    with TensorRTSession(result.engine, cuda_graph=True) as graphed:
+    with TensorRTSession.open(result.engine, cuda_graph=True) as graphed:
         for _ in range(3):  # run + capture, then two replays
             np.testing.assert_allclose(graphed.run(x), expected, atol=1e-3)
 
@@ -129,7 +129,7 @@ def test_shape_outside_profile_and_mismatch_refused(engines, tmp_path):
     from overnet.runtime.tensorrt_backend import TensorRTSession
 
     _, result = engines["x2"]
-    with TensorRTSession(result.engine) as session, pytest.raises(InputError, match="profile"):
+    with TensorRTSession.open(result.engine) as session, pytest.raises(InputError, match="profile"):
         session.run(np.zeros((1, 3, 600, 64), np.float32))
     copy = tmp_path / result.engine.name
     copy.write_bytes(result.engine.read_bytes())
@@ -137,7 +137,7 @@ def test_shape_outside_profile_and_mismatch_refused(engines, tmp_path):
     data["gpu_name"] = "Some Other GPU"
     sidecar_path(copy).write_text(json.dumps(data))
     with pytest.raises(EngineMismatchError, match="overnet export --format tensorrt"):
-        TensorRTSession(copy)
+        TensorRTSession.open(copy)
 
 
 def test_benchmark(engines):
@@ -147,7 +147,7 @@ def test_benchmark(engines):
     _, result = engines["x2"]
     x = np.random.default_rng(0).random((1, 3, 256, 256), dtype=np.float32)
     for graph in (False, True):
-        with TensorRTSession(result.engine, cuda_graph=graph) as session:
+        with TensorRTSession.open(result.engine, cuda_graph=graph) as session:
             for _ in range(5):
                 session.run(x)
             times = []
