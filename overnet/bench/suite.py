@@ -97,11 +97,12 @@ class BenchReport:
 
 
 def unknown_backend_message(names: list[str]) -> str:
-    from overnet.runtime import VARIANTS, backend_status
+    from overnet.runtime import backend_status
+    from overnet.runtime.registry import variant_names
 
     lines = [
         f"unknown backend{'s' if len(names) > 1 else ''} {', '.join(map(repr, names))}; "
-        f"choose from: {', '.join(VARIANTS)}",
+        f"choose from: {', '.join(variant_names())}",
         "runtimes here:",
     ]
     for status in backend_status():
@@ -112,9 +113,9 @@ def unknown_backend_message(names: list[str]) -> str:
 
 def check_backends(backends: list[str]) -> None:
     """Raise InputError naming unknown backends, the known ones and why any is unavailable."""
-    from overnet.runtime import VARIANTS
+    from overnet.runtime.registry import variant_names
 
-    unknown = [b for b in backends if b not in VARIANTS]
+    unknown = [b for b in backends if b not in variant_names()]
     if unknown:
         raise InputError(unknown_backend_message(unknown))
     if not backends:

@@ -23,9 +23,9 @@ DECLARED: tuple[BackendSpec, ...] = (
     torch_backend.BACKEND,
     tensorrt_backend.BACKEND,
 )
-SPECS: dict[str, BackendSpec] = {spec.name: spec for spec in DECLARED}
-BACKENDS: tuple[str, ...] = tuple(SPECS)
-#: every variant name -> (its backend, its options); each backend's own name is one too
+BACKENDS: tuple[str, ...] = tuple(spec.name for spec in DECLARED)
+#: every variant name -> (its backend, its options); each backend's own name is one too.
+#: BACKENDS and VARIANTS are snapshots for help texts; the functions read DECLARED.
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     variant.name: (spec.name, dict(variant.options))
     for spec in DECLARED
@@ -33,14 +33,18 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
+def variant_names() -> list[str]:
+    """Every name ``open_session`` and ``overnet bench`` accept besides "auto"."""
+    return [variant.name for spec in DECLARED for variant in spec.variants]
+
+
 def get_backend(name: str) -> BackendSpec:
     """The declaration of backend ``name`` (a backend, not a variant)."""
-    try:
-        return SPECS[name]
-    except KeyError:
-        raise InputError(
-            f"unknown backend {name!r}; expected one of {', '.join(BACKENDS)}"
-        ) from None
+    for spec in DECLARED:
+        if spec.name == name:
+            return spec
+    names = ", ".join(spec.name for spec in DECLARED)
+    raise InputError(f"unknown backend {name!r}; expected one of {names}")
 
 
 def find_variant(name: str) -> tuple[BackendSpec, Variant]:
@@ -49,7 +53,8 @@ def find_variant(name: str) -> tuple[BackendSpec, Variant]:
         for variant in spec.variants:
             if variant.name == name:
                 return spec, variant
-    raise InputError(f"unknown backend {name!r}; expected auto or one of {', '.join(VARIANTS)}")
+    known = ", ".join(variant_names())
+    raise InputError(f"unknown backend {name!r}; expected auto or one of {known}")
 
 
 @dataclass(frozen=True)
@@ -148,7 +153,7 @@ def open_session(
     source = detect_source(model)
     options: dict[str, Any] = {}
     if backend == "auto":
-        spec = SPECS[choose_backend(source, device)]
+        spec = get_backend(choose_backend(source, device))
         if spec.name == "torch" and device == "cpu":
             options["channels_last"] = True  # 1.7x faster than NCHW on CPU (deployment facts)
     else:
