@@ -104,6 +104,10 @@ class FakeGpu:
     graphs: set[int] = field(default_factory=set)  # live cudaGraph_t handles
     graph_execs: set[int] = field(default_factory=set)  # live cudaGraphExec_t handles
     set_device_calls: int = 0
+    #: device pointer / stream handle -> the device that was current when it was made
+    made_on: dict[int, int] = field(default_factory=dict)
+    #: (current device, stream's device) at each cudaMemcpyAsync
+    copies_on: list[tuple[int, int | None]] = field(default_factory=list)
     fail_malloc_over: int | None = None  # cudaMalloc of more bytes fails (OOM)
     invalidate_capture: bool = False  # cudaStreamEndCapture fails (capture invalidated)
     fail_instantiate: bool = False  # cudaGraphInstantiate fails
@@ -201,7 +205,9 @@ def make_fake_cudart(gpu: FakeGpu) -> types.ModuleType:
         gpu.calls.append("cudaMalloc")
         if gpu.fail_malloc_over is not None and size > gpu.fail_malloc_over:
             return (cudaError_t.cudaErrorMemoryAllocation, None)
-        return _ok(_alloc(gpu.device, size))
+        ptr = _alloc(gpu.device, size)
+        gpu.made_on[ptr] = gpu.current_device
+        return _ok(ptr)
 
     def cudaMallocHost(size):
         gpu.calls.append("cudaMallocHost")
@@ -223,6 +229,9 @@ def make_fake_cudart(gpu: FakeGpu) -> types.ModuleType:
 
     def cudaMemcpyAsync(dst, src, count, kind, stream):
         assert isinstance(dst, int) and isinstance(src, int), "pass int addresses"
+        # the device current at the copy must own the stream (else CUDA copies on another
+        # device's context: the bug device_scope prevents)
+        gpu.copies_on.append((gpu.current_device, gpu.made_on.get(int(stream))))
         to_device = kind == cudaMemcpyKind.cudaMemcpyHostToDevice
         assert kind in (
             cudaMemcpyKind.cudaMemcpyHostToDevice,
@@ -241,6 +250,7 @@ def make_fake_cudart(gpu: FakeGpu) -> types.ModuleType:
     def cudaStreamCreate():
         handle = 0x5000 + next(gpu._ids)
         gpu.streams.add(handle)
+        gpu.made_on[handle] = gpu.current_device
         return _ok(cudaStream_t(handle))
 
     def cudaStreamSynchronize(stream):

@@ -457,3 +457,28 @@ def test_modules_import_without_torch_tensorrt_or_cuda():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_sessions_on_two_gpus_share_a_thread(monkeypatch, tmp_path):
+    """Every call runs on the session's own GPU, whatever device the thread has current."""
+    env = install(monkeypatch, 11, count=2)
+    onnx = write_tiny_onnx(tmp_path / "overnet_x2_fp16.onnx")
+    path = tmp_path / "overnet_x2_fp16_b1-1-2_8x8-16x16-32x40.engine"
+    build_with_sidecar(onnx, path, PROFILE, BuildOptions(), rebuild=REBUILD, echo=lambda _: None)
+    gpu, cudart = env.gpu, env.cudart
+    x = np.random.default_rng(5).random((1, 3, 10, 12), dtype=np.float32)
+    with (
+        TensorRTSession.open(path, device="cuda:0") as first,
+        TensorRTSession.open(path, device="cuda:1") as second,
+    ):
+        assert gpu.current_device == 0  # opening cuda:1 left the caller's device current
+        gpu.copies_on.clear()
+        cudart.cudaSetDevice(0)
+        np.testing.assert_array_equal(second.run(x), nearest_x2(x))
+        cudart.cudaSetDevice(1)
+        np.testing.assert_array_equal(first.run(x), nearest_x2(x))
+        assert gpu.current_device == 1  # restored after the call
+        allocated = {gpu.made_on[ptr] for ptr in gpu.device}
+        assert allocated == {0, 1}
+        assert gpu.copies_on and all(now == stream for now, stream in gpu.copies_on)
+    assert gpu.device == {} and gpu.streams == set()
