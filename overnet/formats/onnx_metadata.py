@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass
 from pathlib import Path
 
-from overnet.errors import InputError
+from overnet.errors import ModelLoadError
 
 #: the opset `overnet export` writes unless told otherwise (part of the export cache key)
 DEFAULT_OPSET = 18
@@ -120,7 +120,7 @@ def read_onnx_metadata(path: str | Path) -> dict[str, str]:
     try:
         return parse_onnx_metadata(data)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(
+        raise ModelLoadError(
             f"{path} is not a readable ONNX model ({exc}); expected a file written by "
             "`overnet export` or another ONNX exporter"
-        ) from None
+        ) from exc

@@ -8,6 +8,7 @@ import pytest
 from overnet.errors import (
     InputError,
     MissingDependencyError,
+    ModelLoadError,
     OverNetError,
     SessionClosedError,
 )
@@ -148,8 +149,19 @@ def test_model_for_another_backend_is_refused(x2_onnx, x2_weights, tmp_path):
         open_session(empty, "onnxruntime")
     garbage = tmp_path / "garbage.onnx"
     garbage.write_bytes(b"\x08\x07" + b"\xff" * 50)
-    with pytest.raises(InputError, match="not a readable ONNX"):
+    with pytest.raises(ModelLoadError, match="not a readable ONNX") as info:
         open_session(garbage, "openvino")
+    assert isinstance(info.value.__cause__, ValueError)  # the parser's own error is kept
+    # a file that parses as protobuf but is no model: the runtime's refusal, cause kept
+    for backend in ("openvino", "onnxruntime"):
+        hollow = tmp_path / f"hollow-{backend}.onnx"
+        hollow.write_bytes(b"\x08\x07\x3a\x02\x0a\x00")  # ir_version 7, an empty graph
+        with pytest.raises(
+            ModelLoadError,
+            match=f"{'OpenVINO' if backend == 'openvino' else 'onnxruntime'} could not load",
+        ) as info:
+            open_session(hollow, backend, scale=2)
+        assert info.value.__cause__ is not None
 
 
 def test_unknown_backend_lists_the_choices(x2_onnx):
