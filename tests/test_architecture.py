@@ -91,3 +91,18 @@ def test_no_module_over_the_size_limit():
         for path in PACKAGE.rglob("*.py")
     }
     assert {name: n for name, n in sizes.items() if n > MAX_MODULE_LINES} == {}
+
+
+#: constructors set up state from what was loaded; loading belongs in a function
+MAX_CONSTRUCTOR_LINES = 45
+
+
+def test_constructors_stay_small():
+    long = {}
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef) and node.name == "__init__":
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_CONSTRUCTOR_LINES:
+                    long[f"{path.relative_to(PACKAGE.parent)}:{node.lineno}"] = lines
+    assert long == {}
