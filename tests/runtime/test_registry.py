@@ -122,3 +122,11 @@ def test_backend_refuses_a_model_kind_it_cannot_load(tmp_path):
     engine.write_bytes(b"plan")
     with pytest.raises(InputError, match="is a TensorRT engine, which the openvino backend"):
         registry.open_session(engine, "openvino")
+
+
+def test_readme_names_every_backend_name():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    missing = [name for name in registry.variant_names() if f"`{name}`" not in readme]
+    assert missing == []
