@@ -117,7 +117,7 @@ def check_output_dir(out_dir: Path) -> None:
         raise InputError(
             f"cannot write to the output folder {out_dir} ({exc.strerror or exc}); choose "
             "another -o or fix its permissions"
-        ) from None
+        ) from exc
 
 
 @contextlib.contextmanager

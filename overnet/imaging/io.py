@@ -30,13 +30,13 @@ def open_image(path: str | Path) -> Image.Image:
         img = Image.open(path)
         img.load()
     except Image.DecompressionBombError as exc:
-        raise InputError(f"{path}: refused, too many pixels for a safe decode ({exc})") from None
-    except UnidentifiedImageError:
+        raise InputError(f"{path}: refused, too many pixels for a safe decode ({exc})") from exc
+    except UnidentifiedImageError as exc:
         raise InputError(
             f"{path} is not an image Pillow can read; expected one of {', '.join(IMAGE_SUFFIXES)}"
-        ) from None
+        ) from exc
     except (OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"{path} is corrupt or truncated ({exc})") from None
+        raise InputError(f"{path} is corrupt or truncated ({exc})") from exc
     return img
 
 

@@ -111,7 +111,7 @@ def read_png16(path: str | Path) -> tuple[np.ndarray, dict[bytes, bytes]]:
     try:
         raw = zlib.decompress(b"".join(idat))
     except zlib.error as exc:
-        raise InputError(f"{path} is corrupt or truncated ({exc})") from None
+        raise InputError(f"{path} is corrupt or truncated ({exc})") from exc
     stride = width * channels * 2
     if len(raw) < height * (stride + 1):
         raise InputError(f"{path} is corrupt or truncated (image data too short)")

@@ -50,7 +50,7 @@ def _save_atomic(path: Path, array: np.ndarray) -> None:
         raise TrainDataError(
             f"cannot write the image cache in {path.parent} ({exc}); "
             "choose a writable --cache folder or leave it out"
-        ) from None
+        ) from exc
     try:
         with os.fdopen(fd, "wb") as fh:
             np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
@@ -59,7 +59,7 @@ def _save_atomic(path: Path, array: np.ndarray) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise TrainDataError(
             f"writing the image cache {path} failed ({exc}); free disk space or drop --cache"
-        ) from None
+        ) from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -139,12 +139,12 @@ class TrainConfig:
         top = max(self.scales)
         try:
             return OverNetConfig.for_scale(top).upscale
-        except InputError:
+        except InputError as exc:
             fits = [u for u in SUPPORTED_UPSCALES if u >= top]
             if not fits:
                 raise InputError(
                     f"no OverNet upscale serves x{top}; the largest is {SUPPORTED_UPSCALES[-1]}"
-                ) from None
+                ) from exc
             return fits[0]
 
     def to_dict(self) -> dict:

@@ -78,7 +78,7 @@ def _find_sources(
                 raise TrainDataError(
                     f"no training images in {folder}: {exc}. Point --data at a folder of "
                     "PNG/JPEG HR images or a DIV2K-style folder"
-                ) from None
+                ) from exc
             notes.extend(dataset.notes)
             for sample in dataset.samples:
                 if sample.error or sample.hr_path is None:

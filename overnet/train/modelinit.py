@@ -21,7 +21,7 @@ def read_init(path: Path) -> LoadedWeights:
         raise InitWeightsError(
             f"--init {path} cannot be used: {exc}. Expected OverNet weights (.pth/.pth.tar "
             "/.safetensors, e.g. an upstream checkpoint or a run's best.safetensors)"
-        ) from None
+        ) from exc
 
 
 def model_config(config: TrainConfig, init: LoadedWeights | None) -> OverNetConfig:
@@ -60,7 +60,7 @@ def build_model(cfg: OverNetConfig, init: LoadedWeights | None) -> OverNet:
     try:
         check_against(model.state_dict(), init.state_dict)
     except OverNetError as exc:
-        raise InitWeightsError(f"--init {init.path}: {exc}") from None
+        raise InitWeightsError(f"--init {init.path}: {exc}") from exc
     model.load_state_dict({k: v.float() for k, v in init.state_dict.items()}, strict=True)
     if not init.weight_norm:
         # Folded weights (e.g. best.safetensors): re-wrap, g = ||w|| and v = w.

@@ -36,7 +36,7 @@ class Validator:
                     raise TrainDataError(
                         f"validation folder {folder} is unusable at x{scale}: {exc}; expected "
                         "a benchmark folder such as Set5 (HR + LR_bicubic/X{s}) or HR images"
-                    ) from None
+                    ) from exc
 
     @torch.no_grad()
     def run(self, model: torch.nn.Module, device: torch.device) -> ValResult:
