@@ -10,6 +10,11 @@ different value in each flavour, so a literal bit fails one of them.
 The ONNX parser reads the real file with ``onnx``; the "engine" is JSON that carries the
 profile and scale, and its kernel upsamples by nearest neighbour through the fake GPU
 memory of ``fake_cudart``.
+
+Every public name the double offers (module attribute, class attribute, enum member, and
+instance attribute outside ``INSPECTION``) is one the real bindings have, under the same
+class name: ``tests/export/tensorrt/test_real_names.py`` checks them against the name lists
+taken from the real 10.x and 11.x wheels.
 """
 
 from __future__ import annotations
@@ -26,6 +31,21 @@ import numpy as np
 from tests.fakes.fake_cudart import FakeGpu
 
 ENGINE_MAGIC = b"FAKETRT1"
+
+#: the double's own state for tests to inspect, per class: the real objects have none of it
+INSPECTION: dict[str, frozenset[str]] = {
+    "INetworkDefinition": frozenset({"inputs", "outputs", "metadata", "initializer_types"}),
+    "ITimingCache": frozenset({"entries", "loaded", "made_for"}),
+    "IOptimizationProfile": frozenset({"shapes"}),
+    "IBuilderConfig": frozenset(
+        {"flags_set", "pool_limits", "profiles", "timing_cache", "ignore_mismatch"}
+    ),
+    "IExecutionContext": frozenset({"addresses", "executions"}),
+    "ICudaEngine": frozenset({"header", "input", "output", "scale", "profile", "contexts"}),
+}
+#: attributes only the 10.x flavour has (deprecated in 10, gone in 11); reading one is
+#: recorded in ``FakeTensorRT.deprecated_used`` (the weak-typing BuilderFlags live in the enum)
+REMOVED_IN_11 = ("Builder.platform_has_fast_fp16", "ICudaEngine.device_memory_size")
 
 
 @dataclass
@@ -82,7 +102,7 @@ class FakeEnum:
         return iter(self._members.values())
 
 
-class HostMemory(bytes):
+class IHostMemory(bytes):
     @property
     def nbytes(self) -> int:
         return len(self)
@@ -176,7 +196,7 @@ def make_fake_tensorrt(gpu: FakeGpu, major: int = 11, *, same_cc: bool = True) -
         def get_output(self, i: int) -> ITensor:
             return self.outputs[i]
 
-    class IParserError:
+    class ParserError:  # what parser.get_error returns (the C++ IParserError)
         def __init__(self, index: int, node: Any, desc: str) -> None:
             self._index, self._node, self._desc = index, node, desc
 
@@ -201,13 +221,13 @@ def make_fake_tensorrt(gpu: FakeGpu, major: int = 11, *, same_cc: bool = True) -
     class OnnxParser:
         def __init__(self, network: INetworkDefinition, logger: Logger) -> None:
             self._network = network
-            self._errors: list[IParserError] = []
+            self._errors: list[ParserError] = []
 
         @property
         def num_errors(self) -> int:
             return len(self._errors)
 
-        def get_error(self, i: int) -> IParserError:
+        def get_error(self, i: int) -> ParserError:
             return self._errors[i]
 
         def parse_from_file(self, path: str) -> bool:
@@ -218,7 +238,7 @@ def make_fake_tensorrt(gpu: FakeGpu, major: int = 11, *, same_cc: bool = True) -
             for i, node in enumerate(model.graph.node):
                 if node.op_type not in supported:
                     self._errors.append(
-                        IParserError(i, node, f"No importer registered for op: {node.op_type}")
+                        ParserError(i, node, f"No importer registered for op: {node.op_type}")
                     )
             if self._errors:
                 return False
@@ -250,8 +270,8 @@ def make_fake_tensorrt(gpu: FakeGpu, major: int = 11, *, same_cc: bool = True) -
             self.entries, self.loaded = entries, loaded
             self.made_for = made_for or f"{version}/{gpu.name}"
 
-        def serialize(self) -> HostMemory:
-            return HostMemory(f"TCACHE:{self.entries}@{self.made_for}".encode())
+        def serialize(self) -> IHostMemory:
+            return IHostMemory(f"TCACHE:{self.entries}@{self.made_for}".encode())
 
     class IOptimizationProfile:
         def __init__(self) -> None:
@@ -325,7 +345,7 @@ def make_fake_tensorrt(gpu: FakeGpu, major: int = 11, *, same_cc: bool = True) -
             self.logger = logger
 
         def __getattr__(self, attr: str) -> Any:
-            if old and attr == "platform_has_fast_fp16":
+            if old and f"Builder.{attr}" in REMOVED_IN_11:
                 used.append("Builder.platform_has_fast_fp16")
                 return True
             raise AttributeError(f"'tensorrt.Builder' object has no attribute '{attr}'")
@@ -345,7 +365,7 @@ def make_fake_tensorrt(gpu: FakeGpu, major: int = 11, *, same_cc: bool = True) -
 
         def build_serialized_network(
             self, network: INetworkDefinition, config: IBuilderConfig
-        ) -> HostMemory | None:
+        ) -> IHostMemory | None:
             strongly = 1 << int(mod.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
             assert network.flags == strongly, f"network flags {network.flags} != {strongly}"
             assert len(config.profiles) == 1, "one optimisation profile expected"
@@ -374,10 +394,13 @@ def make_fake_tensorrt(gpu: FakeGpu, major: int = 11, *, same_cc: bool = True) -
                 "profile": [lo, mid, hi],
                 "version_compatible": config.get_flag(mod.BuilderFlag.VERSION_COMPATIBLE),
             }
-            return HostMemory(ENGINE_MAGIC + json.dumps(header).encode())
+            return IHostMemory(ENGINE_MAGIC + json.dumps(header).encode())
 
     mod.Builder = Builder
     mod.OnnxParser = OnnxParser
+    for cls in (ITensor, INetworkDefinition, ParserError, ITimingCache, IOptimizationProfile):
+        setattr(mod, cls.__name__, cls)
+    mod.IBuilderConfig = IBuilderConfig
 
     # -- runtime ---------------------------------------------------------------------------
 
@@ -445,7 +468,7 @@ def make_fake_tensorrt(gpu: FakeGpu, major: int = 11, *, same_cc: bool = True) -
             self.contexts: list[IExecutionContext] = []
 
         def __getattr__(self, attr: str) -> Any:
-            if old and attr == "device_memory_size":
+            if old and f"ICudaEngine.{attr}" in REMOVED_IN_11:
                 used.append("ICudaEngine.device_memory_size")
                 return 1 << 20
             raise AttributeError(f"'tensorrt.ICudaEngine' object has no attribute '{attr}'")
@@ -501,4 +524,7 @@ def make_fake_tensorrt(gpu: FakeGpu, major: int = 11, *, same_cc: bool = True) -
             return ICudaEngine(header)
 
     mod.Runtime = Runtime
+    mod.ICudaEngine = ICudaEngine
+    mod.IExecutionContext = IExecutionContext
+    mod.IHostMemory = IHostMemory
     return state
