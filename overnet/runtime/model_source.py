@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from overnet._optional import available, install_hint
+from overnet.cache import cache_dir
 from overnet.errors import InputError, MissingDependencyError
 
 ONNX_SUFFIXES = (".onnx",)
@@ -43,7 +44,8 @@ def _looks_like_onnx(path: Path) -> bool:
 
 
 def detect_source(model: Any) -> ModelSource:
-    """Classify ``model`` (path or module); raises InputError for anything else."""
+    """Classify ``model`` (path, pretrained name such as "x2", or module); raises
+    InputError for anything else."""
     if hasattr(model, "state_dict") and callable(getattr(model, "forward", None)):
         return ModelSource("module", module=model)
     if not isinstance(model, (str, os.PathLike)):
@@ -52,6 +54,10 @@ def detect_source(model: Any) -> ModelSource:
             f"got {type(model).__name__}"
         )
     path = Path(model)
+    if not path.exists():
+        from overnet.pretrained import resolve  # "x2": pretrained weights, fetched once
+
+        path = resolve(model)
     if not path.is_file():
         raise InputError(f"model file {path} does not exist")
     if path.stat().st_size == 0:
@@ -69,14 +75,6 @@ def detect_source(model: Any) -> ModelSource:
         f"cannot tell what {path} is from its name: expected .onnx (onnxruntime/openvino), "
         f".engine/.plan (tensorrt) or a checkpoint .pth/.pth.tar/.safetensors (torch)"
     )
-
-
-def cache_dir() -> Path:
-    """Where exported ONNX files for checkpoints are kept ($OVERNET_CACHE or ~/.cache)."""
-    root = os.environ.get("OVERNET_CACHE")
-    if root:
-        return Path(root)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "overnet"
 
 
 def cached_onnx_path(checkpoint: Path, scale: float | None, precision: str = "fp32") -> Path:

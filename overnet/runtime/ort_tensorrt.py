@@ -79,10 +79,10 @@ def default_ort_trt_providers(
     profile: dict[str, Any] | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
     """Providers of the ``ort-trt`` backend name: ``ort_trt_providers`` with the engine and
-    timing caches under ``overnet.runtime.model_source.cache_dir()/"ort-trt"`` (unless
+    timing caches under ``overnet.cache.cache_dir()/"ort-trt"`` (unless
     ``cache_dir``), the default profile shapes (unless ``profile``: tensorrt_provider's
     keyword arguments) and the device id of ``device`` ("cuda:1" -> 1)."""
-    from overnet.runtime.model_source import cache_dir as overnet_cache_dir
+    from overnet.cache import cache_dir as overnet_cache_dir
 
     _, _, index = device.partition(":")
     options = dict(profile or {})

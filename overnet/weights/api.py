@@ -43,8 +43,11 @@ class LoadedWeights:
 
 def load_weights(path: str | Path, scale: float | None = None) -> LoadedWeights:
     """Read and identify a checkpoint: upstream dict, bare/prefixed/parametrized state
-    dict, folded weights or the project's .safetensors. ``scale`` overrides the default."""
-    raw = read_checkpoint(path)
+    dict, folded weights or the project's .safetensors. ``scale`` overrides the default.
+    A pretrained name (``"x2"``, ``"x3"``) is fetched once and read from the cache."""
+    from overnet.pretrained import resolve
+
+    raw = read_checkpoint(resolve(path))
     tensors = canonical_keys(raw.tensors)
     weight_norm = uses_weight_norm(tensors)
     stored_scale = raw.metadata.get("scale") if raw.container == "safetensors" else None
