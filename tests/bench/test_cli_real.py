@@ -28,6 +28,8 @@ def test_bench_fresh_weights_torch_rows(tmp_path, monkeypatch):
             str(empty),
             "--backends",
             "torch,torch-cl",
+            "--scales",
+            "2",
             "--sizes",
             "16x12",
             "--batch",

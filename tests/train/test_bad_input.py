@@ -200,6 +200,8 @@ def test_cli_reports_errors_in_one_line(tmp_path):
     res = runner.invoke(main, ["train", "--data", str(tmp_path), "--scale", "2",
                                "--scales", "2,3"])  # fmt: skip
     assert res.exit_code == 2 and "--scale or --scales" in res.output
+    res = runner.invoke(main, ["train", "--data", str(tmp_path), "--scale", "2.5"])
+    assert res.exit_code == 2 and "must be an integer such as 2 or 3, got 2.5" in res.output
     res = runner.invoke(main, ["train", "--data", str(tmp_path), "--val", str(tmp_path),
                                "--no-val"])  # fmt: skip
     assert res.exit_code == 2 and "--val or --no-val" in res.output

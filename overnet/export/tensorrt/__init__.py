@@ -6,7 +6,7 @@ a CUDA GPU.
 
 from overnet.export.tensorrt.build import EngineBuildError, build_engine, network_flags
 from overnet.export.tensorrt.engine_export import EngineExport, export_tensorrt
-from overnet.export.tensorrt.options import BuildOptions, parse_size
+from overnet.export.tensorrt.options import BuildOptions
 from overnet.export.tensorrt.trtexec import trtexec_command
 from overnet.formats.profile import Profile, engine_file_name, parse_shape
 from overnet.formats.sidecar import (
@@ -28,7 +28,6 @@ __all__ = [
     "export_tensorrt",
     "network_flags",
     "parse_shape",
-    "parse_size",
     "read_sidecar",
     "sidecar_path",
     "trtexec_command",

@@ -16,25 +16,6 @@ HARDWARE_COMPAT = {
 #: --hardware-compat value -> trtexec --hardwareCompatibilityLevel value
 TRTEXEC_HARDWARE_COMPAT = {"ampere+": "ampere+", "same-cc": "sameComputeCapability"}
 
-_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-
-
-def parse_size(text: str | int | None) -> int | None:
-    """``4096`` (MiB), ``512M``, ``4G`` -> bytes; None stays None (TensorRT's default)."""
-    if text is None or isinstance(text, int):
-        return None if text is None else int(text) << 20
-    value = str(text).strip().lower().removesuffix("ib").removesuffix("b")
-    unit = _UNITS["m"]
-    if value and value[-1] in _UNITS:
-        unit, value = _UNITS[value[-1]], value[:-1]
-    try:
-        size = int(float(value) * unit)
-    except ValueError:
-        size = 0
-    if size <= 0:
-        raise InputError(f"--workspace must be a size such as 4096 (MiB), 512M or 4G, got {text!r}")
-    return size
-
 
 @dataclass(frozen=True)
 class BuildOptions:

@@ -35,7 +35,7 @@ def test_export_builds_engine_sidecar_and_runs(monkeypatch, tmp_path, x2_weights
             "--opt-level",
             "2",
             "--workspace",
-            "1G",
+            "1GiB",
             *ARGS,
         ],
     )
@@ -50,6 +50,8 @@ def test_export_builds_engine_sidecar_and_runs(monkeypatch, tmp_path, x2_weights
     assert sidecar["scale"] == 2.0 and sidecar["upscale"] == 3
     assert sidecar["precision"] == "fp16" and sidecar["weights_sha256"]
     assert sidecar["build_options"]["opt_level"] == 2
+    assert sidecar["build_options"]["workspace"] == 1 << 30
+    assert "--workspace 1GiB" in sidecar["rebuild_command"]  # the same syntax, read back
     assert (out / "overnet.timing-cache").is_file()
     assert env.trt.networks[-1].inputs[0].dtype.name == "FLOAT"  # float32 I/O of the FP16 ONNX
     with open_session(out / ENGINE, "tensorrt", device="cuda") as session:

@@ -8,7 +8,6 @@ import pytest
 
 from overnet.errors import InputError
 from overnet.export.tensorrt import BuildOptions, Profile, engine_file_name, parse_shape
-from overnet.export.tensorrt.options import parse_size
 from overnet.export.tensorrt.trtexec import trtexec_args, trtexec_command
 from overnet.formats.profile import onnx_file_name
 
@@ -61,17 +60,7 @@ def test_profile_round_trip():
     assert Profile.from_dict(profile.to_dict()) == profile
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [("4096", 4096 << 20), ("512M", 512 << 20), ("4G", 4 << 30), ("4GiB", 4 << 30), (None, None)],
-)
-def test_parse_size(text, expected):
-    assert parse_size(text) == expected
-
-
 def test_bad_options():
-    with pytest.raises(InputError, match="--workspace"):
-        parse_size("lots")
     with pytest.raises(InputError, match="0..5"):
         BuildOptions(opt_level=7)
     with pytest.raises(InputError, match="ampere"):
