@@ -147,3 +147,25 @@ def test_manual_file_is_verified(tmp_path, monkeypatch):
 def test_unknown_name_is_not_a_pretrained_model():
     assert pretrained.canonical_name("x4") is None
     assert pretrained.resolve("no/such/file.pth") == Path("no/such/file.pth")
+
+
+def test_cli_fetch_list_and_offline(mirror, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from overnet.cli import main
+
+    runner = CliRunner()
+    done = runner.invoke(main, ["weights", "fetch", "x2"])
+    assert done.exit_code == 0, done.output
+    assert f"x2: {pretrained.weights_path('x2')}" in done.output
+    listed = runner.invoke(main, ["weights", "list"])
+    assert "x2: cached at" in listed.output and "x3: not cached" in listed.output
+    # --weights x2 anywhere: the cached file, no second download
+    info = runner.invoke(main, ["info", "x2"])
+    assert info.exit_code == 0 and "upscale 3" in info.output
+    assert len(mirror[1].requests) == 1
+    monkeypatch.setenv(pretrained.BASE_URL_ENV, "http://127.0.0.1:9/")  # nothing listens
+    offline = runner.invoke(main, ["weights", "fetch", "x3"])
+    assert offline.exit_code == 2
+    assert "error: could not download http://127.0.0.1:9/ONNX/x3/OverNet.onnx" in offline.output
+    assert "Traceback" not in offline.output

@@ -20,6 +20,7 @@ from overnet.cli.export import export
 from overnet.cli.info import info
 from overnet.cli.train import train
 from overnet.cli.upscale import upscale
+from overnet.cli.weights import weights
 
 
 @click.group(
@@ -36,7 +37,7 @@ def main() -> None:
     """
 
 
-for _command in (info, demo, eval_, export, check, train, bench, upscale):
+for _command in (info, demo, eval_, export, check, train, bench, upscale, weights):
     main.add_command(_command)
 
 __all__ = ["main"]

@@ -29,6 +29,7 @@ MINIMAL_ARGS = {
     "info": [],
     "train": ["--data", "d"],
     "upscale": ["in.png", "-o", "out"],
+    "weights": ["list"],
 }
 
 
