@@ -1,4 +1,5 @@
-# Two commands on a fresh machine: `make demo` and `make test`. Both create .venv
+# Two commands on a fresh machine: `make demo` (fetches the x2 weights when missing, upscales a
+# sample image, exports ONNX, evaluates Set5 when present, quick bench) and `make test`. Both create .venv
 # and install the pinned dependencies (constraints/ci.txt) when they are missing.
 PYTHON ?= python3
 VENV := .venv

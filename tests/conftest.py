@@ -54,3 +54,6 @@ def x2_onnx(tmp_path_factory, x2_weights) -> Path:
 
     path = tmp_path_factory.mktemp("onnx") / "x2.onnx"
     return export_onnx(x2_weights, path, validate=False).path
+
+
+from tests.fakes.weights_mirror import mirror  # noqa: E402, F401  (a shared fixture)
