@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from fractions import Fraction
+from typing import Any
 
 from overnet.errors import InputError
 
@@ -23,9 +25,29 @@ def default_scale_for(upscale: int) -> int:
     return _UPSTREAM_DEFAULT_SCALE.get(upscale, upscale)
 
 
-def output_size(height: int, width: int, scale: float) -> tuple[int, int]:
-    """Output (H, W) for an input of ``height`` x ``width`` at ``scale``: round half up."""
-    return math.floor(height * scale + 0.5), math.floor(width * scale + 0.5)
+#: Largest denominator a fractional scale is read with (2.1 is 21/10, 7/3 stays 7/3).
+_SCALE_DENOMINATOR = 10**6
+
+
+def scale_fraction(scale: float) -> Fraction:
+    """``scale`` as the fraction it stands for: the nearest one with a denominator up
+    to 10**6, so 2.3 is 23/10 and not the binary float just below it."""
+    return Fraction(float(scale)).limit_denominator(_SCALE_DENOMINATOR)
+
+
+def output_size(height: Any, width: Any, scale: float) -> tuple[Any, Any]:
+    """Output (H, W) the network produces for a ``height`` x ``width`` input at ``scale``.
+
+    Each side is multiplied by the scale and rounded half up (5 px at x2.5 -> 13 px), in
+    integer arithmetic on :func:`scale_fraction`: the network, its ONNX and TensorRT
+    graphs (which trace this function with symbolic sizes) and every prediction of an
+    output size agree, whatever float precision each would otherwise round in.
+    """
+    ratio = scale_fraction(scale)
+    num, den = ratio.numerator, ratio.denominator
+    if den == 1:  # integer scales stay one multiplication in exported graphs
+        return height * num, width * num
+    return (2 * num * height + den) // (2 * den), (2 * num * width + den) // (2 * den)
 
 
 @dataclass(frozen=True)

@@ -20,17 +20,31 @@ from overnet.bench.stats import summarize
 from overnet.config import output_size
 from overnet.errors import InputError, MissingDependencyError
 
-#: row outcomes: ok, or why there is no timing
+#: row outcomes: ok, or why there is no timing. unavailable: the runtime is not installed;
+#: refused: the backend declines this configuration (size outside the model or profile,
+#: or too large to try); oom: an allocation failed (creating the session or running);
+#: killed: the isolated child died (the kernel OOM killer); error: anything else, such as
+#: a model the runtime could not load.
 STATUSES = ("ok", "unavailable", "refused", "oom", "killed", "error")
 
-#: substrings of runtime errors that mean an allocation failed
+#: substrings (lower case) of runtime errors that mean an allocation failed: Python and
+#: PyTorch ("CUDA out of memory"), C++ std::bad_alloc (what() is "bad allocation" on
+#: MSVC), onnxruntime ("Failed to allocate memory for requested buffer"), OpenVINO
+#: ("Cannot allocate memory", GPU plugin OpenCL CL_OUT_OF_RESOURCES /
+#: CL_MEM_OBJECT_ALLOCATION_FAILURE), TensorRT ("... could not be allocated"), CUDA
+#: (cudaErrorMemoryAllocation).
 _OOM_MARKERS = (
     "out of memory",
     "bad_alloc",
+    "bad allocation",
     "cannot allocate",
     "failed to allocate",
+    "could not be allocated",
     "not enough memory",
     "memory allocation",
+    "memoryallocation",
+    "cl_out_of_resources",
+    "cl_mem_object_allocation_failure",
 )
 
 
@@ -142,10 +156,35 @@ def check_limits(info: Any, spec: RowSpec) -> None:
 
 
 def is_oom(exc: BaseException) -> bool:
-    if isinstance(exc, MemoryError):
-        return True
-    text = str(exc).lower()
-    return any(marker in text for marker in _OOM_MARKERS)
+    """True when ``exc``, or an exception it was raised from, reports a failed allocation."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # a cause chain is short; never loop on a cyclic one
+        if seen is None:
+            return False
+        if isinstance(seen, MemoryError) or type(seen).__name__ == "OutOfMemoryError":
+            return True
+        text = str(seen).lower()
+        if any(marker in text for marker in _OOM_MARKERS):
+            return True
+        seen = seen.__cause__
+    return False
+
+
+def classify_failure(exc: BaseException, *, opened: bool) -> tuple[str, str]:
+    """(status, error text) of a row that raised ``exc``; ``opened``: the session existed.
+
+    A session that cannot be created is an ``error`` (the model could not be loaded, a
+    bad option...) or ``oom``; an InputError is a refusal only from a session that
+    exists and declines the shape or batch asked of it (or a ``RowRefused`` check).
+    """
+    where = "" if opened else "creating the session: "
+    if isinstance(exc, MissingDependencyError):
+        return "unavailable", str(exc)
+    if is_oom(exc):
+        return "oom", f"out of memory {where or 'while running: '}{type(exc).__name__}: {exc}"
+    if isinstance(exc, RowRefused) or (opened and isinstance(exc, InputError)):
+        return "refused", str(exc)
+    return "error", f"{where}{type(exc).__name__}: {exc}"
 
 
 def timed_loop(fn: Callable[[], Any], count: int, min_time: float) -> list[float]:
@@ -187,6 +226,7 @@ def run_row(
     result = RowResult(spec)
     output = None
     torch_mod = None
+    opened = False
     try:
         x = make_input(spec)
         _preimport(spec.backend)
@@ -200,6 +240,7 @@ def run_row(
         with PeakRss() as mem:
             start = time.perf_counter()
             session = opener(spec)
+            opened = True
             result.session_s = time.perf_counter() - start
             try:
                 result.info = _info_dict(session.info)
@@ -231,18 +272,8 @@ def run_row(
             result.gpu_memory = gpu_peak(torch_mod) or {}
             if gpu_before is not None and "nvml_used" in result.gpu_memory:
                 result.gpu_memory["nvml_delta"] = result.gpu_memory["nvml_used"] - gpu_before
-    except KeyboardInterrupt:
-        raise
-    except MissingDependencyError as exc:
-        result.status, result.error = "unavailable", str(exc)
-    except InputError as exc:
-        result.status, result.error = "refused", str(exc)
     except Exception as exc:  # a runtime's own error types: recorded, the suite goes on
-        if is_oom(exc):
-            result.status = "oom"
-            result.error = f"out of memory: {exc}".strip()
-        else:
-            result.status, result.error = "error", f"{type(exc).__name__}: {exc}"
+        result.status, result.error = classify_failure(exc, opened=opened)
     if result.status != "ok":
         output = None
         result.latency = None

@@ -1,26 +1,29 @@
-"""Latency statistics: percentiles with linear interpolation (numpy's default, Hyndman-Fan 7)."""
+"""Latency statistics: numpy's percentiles (linear interpolation, Hyndman-Fan 7).
+
+A NaN sample (a timing that failed) makes every statistic NaN rather than being sorted
+into some rank and hidden.
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+import numpy as np
 
-def percentile(samples: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0..100) of ``samples``, interpolating linearly between ranks.
 
-    Matches ``numpy.percentile(samples, q)``: rank ``(n - 1) * q / 100`` in the sorted data.
-    """
-    if not samples:
-        raise ValueError("percentile of an empty sample")
+def _values(samples: Sequence[float] | np.ndarray, what: str) -> np.ndarray:
+    values = np.asarray(samples, dtype=np.float64).ravel()
+    if values.size == 0:
+        raise ValueError(what)
+    return values
+
+
+def percentile(samples: Sequence[float] | np.ndarray, q: float) -> float:
+    """The ``q``-th percentile (0..100) of ``samples``: ``numpy.percentile(samples, q)``."""
     if not 0 <= q <= 100:
         raise ValueError(f"percentile must be in [0, 100], got {q}")
-    data = sorted(float(s) for s in samples)
-    rank = (len(data) - 1) * q / 100.0
-    low = math.floor(rank)
-    high = min(low + 1, len(data) - 1)
-    return data[low] + (data[high] - data[low]) * (rank - low)
+    return float(np.percentile(_values(samples, "percentile of an empty sample"), q))
 
 
 @dataclass(frozen=True)
@@ -40,21 +43,17 @@ class LatencyStats:
         return asdict(self)
 
 
-def summarize(samples: Sequence[float]) -> LatencyStats:
+def summarize(samples: Sequence[float] | np.ndarray) -> LatencyStats:
     """min/median/p90/p99/mean/std/max of ``samples`` (at least one value)."""
-    if not samples:
-        raise ValueError("no timed runs to summarize")
-    values = [float(s) for s in samples]
-    n = len(values)
-    mean = math.fsum(values) / n
-    var = math.fsum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
+    values = _values(samples, "no timed runs to summarize")
+    median, p90, p99 = (float(v) for v in np.percentile(values, [50, 90, 99]))
     return LatencyStats(
-        n=n,
-        min=min(values),
-        median=percentile(values, 50),
-        p90=percentile(values, 90),
-        p99=percentile(values, 99),
-        mean=mean,
-        std=math.sqrt(var),
-        max=max(values),
+        n=int(values.size),
+        min=float(np.min(values)),
+        median=median,
+        p90=p90,
+        p99=p99,
+        mean=float(np.mean(values)),
+        std=float(np.std(values, ddof=1)) if values.size > 1 else 0.0,
+        max=float(np.max(values)),
     )

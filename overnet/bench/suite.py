@@ -7,7 +7,6 @@ turns it into a table, JSON, CSV, markdown and ``overnet.bench.plot`` into a PNG
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -445,7 +444,7 @@ def find_shared(start: Path | None = None) -> Path | None:
 
 def fresh_weights(scale: int, seed: int = 0) -> tuple[Path, OverNetConfig]:
     """A freshly initialised x``scale`` model saved once in the cache (speed tests only)."""
-    from overnet.runtime.model_source import cache_dir
+    from overnet.cache import cache_dir
 
     config = OverNetConfig.for_scale(scale)
     path = cache_dir() / "bench" / f"random-x{scale}-seed{seed}.safetensors"
@@ -503,7 +502,3 @@ def model_entry(arg: str) -> ModelEntry:
 
         config = load_weights(path).config
     return ModelEntry(label or path.name, path, source.kind, True, config)
-
-
-def python_command() -> str:
-    return " ".join(["overnet", *sys.argv[1:]]) if sys.argv else "overnet bench"

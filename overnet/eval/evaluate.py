@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from overnet._atomic import remove_stale_temps
 from overnet.errors import InputError, OverNetError
 from overnet.eval.datasets import Dataset, Sample
 from overnet.imaging import float_to_uint8, read_rgb8, rgb8_to_nchw, write_image_atomic
@@ -138,6 +139,12 @@ def evaluate(
         raise InputError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
     from tqdm import tqdm
 
+    notes = list(dataset.notes)
+    if save_dir is not None:  # a killed earlier run may have left temp files there
+        notes += [
+            f"removed stale temp file {path} (left by an interrupted run)"
+            for path in remove_stale_temps(save_dir / dataset.name)
+        ]
     results = []
     bar = tqdm(
         dataset.samples,
@@ -151,6 +158,4 @@ def evaluate(
         results.append(
             evaluate_sample(sample, dataset.scale, predict, protocol, dataset.name, save_dir)
         )
-    return DatasetResult(
-        dataset.name, dataset.layout, dataset.scale, protocol, results, list(dataset.notes)
-    )
+    return DatasetResult(dataset.name, dataset.layout, dataset.scale, protocol, results, notes)

@@ -13,9 +13,8 @@ from overnet import __version__
 from overnet._atomic import write_bytes_atomic
 from overnet._optional import require
 from overnet.errors import InputError, OverNetError
-from overnet.formats.onnx_metadata import INPUT_NAME, OUTPUT_NAME, ModelMetadata
+from overnet.formats.onnx_metadata import DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAME, ModelMetadata
 
-DEFAULT_OPSET = 18
 MIN_OPSET = 17
 
 
@@ -82,7 +81,7 @@ def export_onnx(
         if slim:
             proto, note = _try_slim(proto, model, sample_image)
             notes.append(note)
-    _write_atomic(proto, output)
+    write_bytes_atomic(output, proto.SerializeToString())
     return ExportResult(output, metadata, node_counts(proto), report, notes)
 
 
@@ -177,10 +176,6 @@ def _check_output(output: Path, overwrite: bool) -> None:
             raise InputError(f"cannot create output folder {parent}: {exc.strerror}") from None
     if not os.access(parent, os.W_OK):
         raise InputError(f"output folder {parent} is not writable")
-
-
-def _write_atomic(proto, output: Path) -> None:
-    write_bytes_atomic(output, proto.SerializeToString())
 
 
 def _try_slim(proto, model, sample_image):

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from overnet._optional import available, require
+from overnet.config import output_size
 from overnet.formats.onnx_metadata import INPUT_NAME, ModelMetadata
 
 #: Input shapes checked: odd, non-square, batch 2 (N, C, H, W).
@@ -142,12 +143,7 @@ def validate_onnx(model_or_path, reference=None, *, sample_image=None) -> Valida
             except Exception as exc:  # report and keep checking other runtimes
                 report.problems.append(f"{runtime} failed on {name} {x.shape}: {exc}")
                 continue
-            want = (
-                x.shape[0],
-                3,
-                round(x.shape[2] * metadata.scale),
-                round(x.shape[3] * metadata.scale),
-            )
+            want = (x.shape[0], 3, *output_size(x.shape[2], x.shape[3], metadata.scale))
             if y.dtype != np.float32:
                 report.problems.append(f"{runtime}: output is {y.dtype}, expected float32")
             if y.shape != want:

@@ -2,6 +2,12 @@
 
 The engine itself stays a plain serialized TensorRT plan (no header glued on), so trtexec,
 Polygraphy and Triton read it as is; everything overnet needs to know lives here.
+
+``format`` numbers the layout. A reader accepts every format from 1 to ``SIDECAR_FORMAT``
+and refuses a newer one (written by a newer overnet, whose fields it cannot know) with
+what to do: upgrade overnet or rebuild the engine. A sidecar without ``format`` is read as
+format 1: the field has been written since the first sidecar, so only a hand-made or
+hand-edited file lacks it, and format 1 is the layout such a file can only be.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Any
 from overnet._atomic import write_text_atomic
 from overnet.errors import InputError
 
+#: the layout this overnet writes; it reads formats 1..SIDECAR_FORMAT
 SIDECAR_FORMAT = 1
 
 
@@ -76,10 +83,34 @@ def read_sidecar(engine: str | Path) -> EngineSidecar:
         )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise TypeError(f"expected a JSON object, got {type(data).__name__}")
+        fmt = _check_format(path, data)
         known = set(EngineSidecar.__dataclass_fields__)
-        return EngineSidecar(**{k: v for k, v in data.items() if k in known})
+        return EngineSidecar(**{**{k: v for k, v in data.items() if k in known}, "format": fmt})
     except (ValueError, TypeError) as exc:
-        raise InputError(f"{path} is not a valid overnet engine sidecar: {exc}") from None
+        raise InputError(f"{path} is not a valid overnet engine sidecar: {exc}") from exc
+
+
+def _check_format(path: Path, data: dict[str, Any]) -> int:
+    """The format of ``data``: 1..SIDECAR_FORMAT (missing: 1); newer ones are refused
+    (InputError saying what to do), anything else is invalid (ValueError)."""
+    fmt = data.get("format", 1)
+    if isinstance(fmt, bool) or not isinstance(fmt, int) or fmt < 1:
+        raise ValueError(f"format must be a whole number from 1, got {fmt!r}")
+    if fmt > SIDECAR_FORMAT:
+        from overnet import __version__
+
+        writer = data.get("overnet_version")
+        rebuild = data.get("rebuild_command")
+        raise InputError(
+            f"{path} is sidecar format {fmt}, written by a newer overnet"
+            + (f" ({writer})" if isinstance(writer, str) and writer else "")
+            + f"; this overnet {__version__} reads formats up to {SIDECAR_FORMAT}. To use the "
+            "engine, upgrade overnet (pip install --upgrade overnet), or rebuild it with "
+            "this one" + (f":\n  {rebuild}" if isinstance(rebuild, str) and rebuild else "")
+        )
+    return fmt
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from overnet.config import OverNetConfig, check_scale
+from overnet.config import OverNetConfig, check_scale, output_size
 
 #: DIV2K RGB mean that MeanShift subtracts before and adds after the network.
 RGB_MEAN = (0.4488, 0.4371, 0.4040)
@@ -159,15 +159,13 @@ def resize_bicubic(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 def target_size(x: torch.Tensor, scale: float) -> tuple[int, int]:
-    """round(H*scale) x round(W*scale); integer scales stay integer arithmetic for export."""
-    height, width = x.shape[-2], x.shape[-1]
-    if float(scale).is_integer():
-        return height * int(scale), width * int(scale)
-    return math.floor(height * scale + 0.5), math.floor(width * scale + 0.5)
+    """Output (H, W) for the NCHW ``x`` at ``scale``: :func:`overnet.config.output_size`."""
+    return output_size(x.shape[-2], x.shape[-1], scale)
 
 
 class OverNet(nn.Module):
-    """OverNet: NCHW float32 RGB in [0, 1] -> N x 3 x round(H*s) x round(W*s).
+    """OverNet: NCHW float32 RGB in [0, 1] -> N x 3 x H' x W' (``output_size``: H*s, W*s
+    rounded half up).
 
     ``weight_norm=True`` wraps the same convolutions as upstream in PyTorch's
     weight-norm parametrization (for training and for loading g/v checkpoints);

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from overnet._atomic import remove_stale_temps
 from overnet.errors import OverNetError
 from overnet.imaging.files import (
     DEFAULT_MAX_PIXELS,
@@ -36,6 +37,8 @@ class BatchReport:
     results: list[FileResult] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # inputs that matched nothing
     seconds: float = 0.0
+    #: temp files of an interrupted earlier run, removed from the output folders
+    removed_temps: list[Path] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.results)
@@ -53,7 +56,28 @@ class BatchReport:
         ]
         lines += [f"  failed: {r.input}: {r.error}" for r in self.results if r.status == "failed"]
         lines += [f"  input: {p}" for p in self.problems]
+        if self.removed_temps:
+            count = len(self.removed_temps)
+            lines.append(
+                f"removed {count} stale temp file{'s' if count > 1 else ''} left by an "
+                "interrupted run:"
+            )
+            lines += [f"  {p}" for p in self.removed_temps]
         return "\n".join(lines)
+
+
+class _TempSweep:
+    """Removes stale temp files from each output folder once, the first time it is used
+    (an interrupted run leaves them; a concurrent run's are kept, see overnet._atomic)."""
+
+    def __init__(self, removed: list[Path]) -> None:
+        self.removed = removed
+        self.seen: set[Path] = set()
+
+    def __call__(self, folder: Path) -> None:
+        if folder not in self.seen:
+            self.seen.add(folder)
+            self.removed += remove_stale_temps(folder)
 
 
 def upscale_files(
@@ -73,6 +97,8 @@ def upscale_files(
 
     check_output_dir(out_dir)
     report = BatchReport()
+    sweep = _TempSweep(report.removed_temps)
+    sweep(out_dir)
     input_paths = {item.path.resolve() for item in inputs}
     claimed: dict[Path, Path] = {}
     start = time.perf_counter()
@@ -91,18 +117,24 @@ def upscale_files(
                 quality,
                 input_paths,
                 claimed,
+                sweep,
             )
         )
     report.seconds = time.perf_counter() - start
     return report
 
 
-def _one(item, out_dir, upscaler, fmt, suffix, overwrite, max_pixels, quality, inputs, claimed):
+def _one(
+    item, out_dir, upscaler, fmt, suffix, overwrite, max_pixels, quality, inputs, claimed, sweep
+):
     target = None
     begin = time.perf_counter()
+    # What an OSError means depends on where it happened: say which file, and which way.
+    doing = "check the output"
     try:
         chosen = output_format(item.path, fmt)
         target = output_path(item, out_dir, chosen, suffix)
+        sweep(target.parent)
         resolved = target.resolve()
         if resolved in inputs:
             raise OverNetError(
@@ -121,13 +153,16 @@ def _one(item, out_dir, upscaler, fmt, suffix, overwrite, max_pixels, quality, i
             )
         if target.exists() and target.stat().st_size > 0 and not overwrite:
             return FileResult(item.path, target, "skipped")
+        doing = "read the input"
         image = load_image(item.path, max_pixels)
+        doing = "upscale"
         h, w = image.height, image.width
         tiles = len(upscaler.plan(h, w).tiles)
         if isinstance(image, Png16Image):
             result = Png16Image(upscaler.upscale(image.pixels), image.chunks)
         else:
             result = upscaler.upscale(image)
+        doing = "write the output"
         save_image(result, target, chosen, quality)
         return FileResult(
             item.path, target, "done", seconds=time.perf_counter() - begin, tiles=tiles
@@ -138,5 +173,7 @@ def _one(item, out_dir, upscaler, fmt, suffix, overwrite, max_pixels, quality, i
         return FileResult(
             item.path, target, "failed", "out of memory; lower --max-memory or --tile"
         )
-    except OSError as exc:  # disk full, permissions: this file fails, the batch goes on
-        return FileResult(item.path, target, "failed", f"could not write {target}: {exc}")
+    except OSError as exc:  # unreadable input, disk full: this file fails, the batch goes on
+        path = target if doing.endswith("the output") else item.path
+        reason = exc.strerror or str(exc)
+        return FileResult(item.path, target, "failed", f"could not {doing} {path}: {reason}")

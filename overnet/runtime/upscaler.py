@@ -45,9 +45,13 @@ class TilePlan:
 class Upscaler:
     """Tiled super-resolution of single images through an open ``Session``.
 
-    ``tile``: tile side in input pixels, or None to derive it from ``max_memory`` (the
-    whole image when it fits). ``batch``: tiles per ``Session.run`` (None: 1 on CPU, 4 on
-    GPUs). Tiling needs an integer scale; images that fit the budget run whole at any scale.
+    ``tile``: tile side in input pixels; None derives it from ``max_memory`` (the whole
+    image when it fits); 0 runs whole images, untiled and unplanned (Real-ESRGAN's
+    ``--tile 0``). ``batch``: most tiles (or whole images) per ``Session.run`` (None: 1 on
+    CPU, 4 on GPUs). ``max_memory`` bounds what one run holds, batch included: a plan
+    lowers the batch (down to 1) before it shrinks a tile below ``MIN_AUTO_TILE``, and an
+    explicit ``tile`` is kept as given with the batch lowered to fit. Tiling needs an
+    integer scale; images that fit the budget run whole at any scale.
     """
 
     def __init__(
@@ -66,12 +70,15 @@ class Upscaler:
             self.max_memory = parse_memory(max_memory)
         except ValueError as exc:
             raise InputError(str(exc)) from None
-        if tile is not None and tile < 1:
-            raise InputError(f"tile must be a positive number of input pixels, got {tile}")
+        if tile is not None and tile < 0:
+            raise InputError(
+                f"tile must be a number of input pixels (0: the whole image), got {tile}"
+            )
         if overlap < 0:
             raise InputError(f"overlap must be >= 0, got {overlap}")
-        on_gpu = "cuda" in session.info.device.lower() or "gpu" in session.info.device.lower()
-        self.batch = batch or (4 if on_gpu else 1)
+        if batch is not None and batch < 1:
+            raise InputError(f"batch must be at least 1, got {batch}")
+        self.batch = batch or (4 if session.info.on_gpu else 1)
         if session.info.max_batch is not None:
             self.batch = min(self.batch, session.info.max_batch)
         variant = session.info.backend
@@ -82,18 +89,37 @@ class Upscaler:
         """Tile layout for an input of ``height`` x ``width`` pixels."""
         info = self.session.info
         max_h, max_w = info.max_hw or (height, width)
+        whole = (Tile(0, height, 0, width),)
+        if self.tile == 0:
+            if height > max_h or width > max_w:
+                raise InputError(
+                    f"tile 0 runs whole images, but {height}x{width} is outside the "
+                    f"{info.backend} profile (max {max_h}x{max_w}); let the tile follow "
+                    "--max-memory (no --tile) or give a tile size"
+                )
+            return TilePlan(height, width, height, width, 0, self.batch, whole)
         budget_pixels = self.max_memory // self.bytes_per_pixel
         fits = height * width <= budget_pixels and height <= max_h and width <= max_w
         if self.tile is None and fits:
-            return TilePlan(height, width, height, width, 0, 1, (Tile(0, height, 0, width),))
+            batch = self._batch_within(budget_pixels, height * width)
+            return TilePlan(height, width, height, width, 0, batch, whole)
         if self.tile is not None:
             side = self.tile
-        else:
-            side = max(MIN_AUTO_TILE, math.isqrt(budget_pixels // self.batch))
+        else:  # the largest batch whose share of the budget still holds a minimum tile
+            share = budget_pixels // self._batch_within(budget_pixels, MIN_AUTO_TILE**2)
+            side = max(MIN_AUTO_TILE, math.isqrt(share))
         tile_h, tile_w = min(side, height, max_h), min(side, width, max_w)
         if self.tile is None:  # an explicit --tile is used as given
             tile_h = _balanced_side(height, tile_h, self.overlap)
             tile_w = _balanced_side(width, tile_w, self.overlap)
+            if tile_h * tile_w > budget_pixels:
+                need = tile_h * tile_w * self.bytes_per_pixel
+                raise InputError(
+                    f"--max-memory {self.max_memory / 1e6:.0f} MB is below what one "
+                    f"{tile_h}x{tile_w} tile needs ({need / 1e6:.0f} MB with {info.backend}; "
+                    f"smaller tiles than {MIN_AUTO_TILE} lose quality): raise --max-memory or "
+                    "give --tile"
+                )
         # Overlap must leave each tile some pixels of its own, on the axes that are tiled
         # (a thin untiled side must not shrink the overlap of the long one).
         tiled_sides = [t for t, n in ((tile_h, height), (tile_w, width)) if t < n]
@@ -107,7 +133,13 @@ class Upscaler:
                 "use an integer scale"
             )
         tiles = plan_tiles(height, width, (tile_h, tile_w), overlap)
-        return TilePlan(height, width, tile_h, tile_w, overlap, self.batch, tuple(tiles))
+        batch = min(self._batch_within(budget_pixels, tile_h * tile_w), len(tiles))
+        return TilePlan(height, width, tile_h, tile_w, overlap, batch, tuple(tiles))
+
+    def _batch_within(self, budget_pixels: int, pixels: int) -> int:
+        """Most inputs of ``pixels`` each (up to ``batch``) one run may hold within the
+        budget; at least 1 (an explicit tile above the budget still runs, alone)."""
+        return max(1, min(self.batch, budget_pixels // max(1, pixels)))
 
     # -- arrays ----------------------------------------------------------------------
     def upscale_array(self, batch: np.ndarray, plan: TilePlan | None = None) -> np.ndarray:
@@ -116,8 +148,8 @@ class Upscaler:
             raise InputError(f"expected an Nx3xHxW batch, got shape {batch.shape}")
         n, _, h, w = batch.shape
         plan = plan or self.plan(h, w)
-        if not plan.tiled:  # whole images, at most `batch` per run (the memory plan's unit)
-            step = self.batch
+        if not plan.tiled:  # whole images, as many per run as the plan's budget allows
+            step = plan.batch
             return np.concatenate(
                 [self._run_padded(batch[i : i + step]) for i in range(0, n, step)]
             )

@@ -12,20 +12,23 @@ sampler's state.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import random
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from overnet._atomic import make_temp, remove_stale_temps
 from overnet.train.errors import CheckpointError
 
 FORMAT = "overnet-train-checkpoint"
 FORMAT_VERSION = 1
+
+_log = logging.getLogger(__name__)
 
 
 def capture_rng() -> dict[str, Any]:
@@ -104,17 +107,19 @@ def save_checkpoint(payload: dict[str, Any], path: str | Path) -> Path:
     On any failure (disk full, permissions, interrupt) the temp file is removed and
     an existing ``path`` is left as it was, so a kill never leaves a torn checkpoint.
     A failed write raises :class:`CheckpointError` (with the free space of the folder).
+    Temp files a killed run left in the folder are removed first (logged as warnings).
     """
     path = Path(path)
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
+    for stale in remove_stale_temps(path.parent):
+        _log.warning("removed stale temp file %s (left by an interrupted run)", stale)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
+        tmp = make_temp(path, suffix=".tmp")
     except OSError as exc:
         raise write_failure(path, exc, "checkpoint") from None
     try:
-        _serialize(payload, tmp)
+        _serialize(payload, str(tmp))
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())  # the rename must not land before the data does
         os.replace(tmp, path)

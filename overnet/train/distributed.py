@@ -65,15 +65,6 @@ def barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
-def broadcast_flag(flag: bool, info: DistInfo, device: torch.device) -> bool:
-    """Rank 0's ``flag`` on every rank (e.g. 'resume from a checkpoint')."""
-    if not info.enabled:
-        return flag
-    t = torch.tensor([1 if flag else 0], device=device)
-    dist.broadcast(t, src=0)
-    return bool(t.item())
-
-
 def failed_ranks(failed: bool, info: DistInfo, device: torch.device) -> list[int]:
     """The ranks whose ``failed`` is true, on every rank (every rank must call this).
 

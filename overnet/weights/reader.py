@@ -107,13 +107,20 @@ def _read_torch(path: Path, container: str) -> RawCheckpoint:
                 f"({_first_line(exc)}). Only tensors and plain containers are loaded "
                 "(torch.load weights_only=True); nothing from the file was executed. "
                 "If you trust the file, re-save its state_dict() or convert it to .safetensors."
-            ) from None
-        raise WeightsError(f"{path} is corrupt or truncated ({_first_line(exc)})") from None
-    except (EOFError, RuntimeError, ValueError, OSError, struct.error) as exc:
+            ) from exc
+        raise WeightsError(f"{path} is corrupt or truncated ({_first_line(exc)})") from exc
+    except MemoryError as exc:
         raise WeightsError(
-            f"{path} is truncated or corrupt and cannot be read ({_first_line(exc)}); "
-            "re-download or re-save it"
-        ) from None
+            f"ran out of memory reading {path}: the file is corrupt (a damaged size field) "
+            "or larger than this machine can hold"
+        ) from exc
+    except Exception as exc:
+        # A damaged pickle or zip makes the (restricted) unpickler fail with whatever its
+        # opcodes ran into: EOFError, KeyError, IndexError, TypeError, AssertionError...
+        raise WeightsError(
+            f"{path} is truncated or corrupt and cannot be read "
+            f"({type(exc).__name__}: {_first_line(exc)}); re-download or re-save it"
+        ) from exc
     tensors, extras = _unwrap(obj, path)
     return RawCheckpoint(path, tensors, container, extras=extras)
 

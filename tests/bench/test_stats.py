@@ -40,3 +40,13 @@ def test_single_sample_and_empty():
         summarize([])
     with pytest.raises(ValueError):
         percentile([1.0], 101)
+
+
+def test_a_nan_sample_poisons_the_percentile_as_in_numpy():
+    # a failed timing must not be sorted into some rank and hidden
+    assert math.isnan(percentile([float("nan"), 1.0, 3.0], 50))
+    assert math.isnan(summarize([0.5, float("nan"), 0.25]).median)
+
+
+def test_percentile_takes_numpy_arrays():
+    assert percentile(np.array([3.0, 1.0, 2.0]), 50) == 2.0

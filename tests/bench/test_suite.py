@@ -197,3 +197,27 @@ def test_bench_package_does_not_import_torch():
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_memory_refusal_points_to_an_api_that_exists(tmp_path, monkeypatch):
+    import importlib
+    import re
+
+    from overnet.bench import suite
+    from overnet.bench.runner import RowSpec
+
+    monkeypatch.setattr(suite, "available_bytes", lambda: 2**30)
+    spec = RowSpec("torch", "torch", "m", "m.pth", 2.0, 4000, 3000, 1, upscale=3)
+    refusal, _ = suite._memory_check(spec, 0.85)
+    (dotted,) = re.findall(r"\((overnet\.[\w.]+)\)", refusal)
+    module, _, name = dotted.rpartition(".")
+    assert dotted == "overnet.runtime.Upscaler"
+    assert getattr(importlib.import_module(module), name).__name__ == "Upscaler"
+
+
+def test_dead_helpers_are_gone():
+    from overnet.bench import suite
+    from overnet.train import distributed
+
+    assert not hasattr(suite, "python_command")  # BenchConfig.command is what reports use
+    assert not hasattr(distributed, "broadcast_flag")  # training never broadcast a flag

@@ -175,3 +175,33 @@ def test_interrupted_export_leaves_no_file(tmp_path, x2_weights, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         export_onnx(x2_weights, tmp_path / "a.onnx", validate=False)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("scale", [2.5, 2.3])
+def test_fractional_scale_export_validates_and_rounds_half_up(tmp_path, x2_weights, scale):
+    # 17x23 at x2.5 is 42.5x57.5: the network rounds half up (43x58), so validation
+    # must predict the same size instead of Python's round-half-even (42x58). At x2.3,
+    # 25 px is 57.5 px: float32 (the ONNX graph) and float64 (PyTorch) products of 2.3
+    # round to different sides unless the size is computed exactly.
+    from overnet.config import output_size
+
+    result = export_onnx(x2_weights, tmp_path / "frac.onnx", scale=scale, slim=False)
+    assert result.path.exists() and result.validation.passed
+    assert result.metadata.scale == scale
+    session = _session(result)
+    model = load_model(x2_weights)
+    for h, w in ((5, 7), (17, 23), (1, 1), (25, 45), (15, 55)):
+        x = np.random.rand(1, 3, h, w).astype(np.float32)
+        y = session.run(None, {"lr": x})[0]
+        with torch.no_grad():
+            ref = model(torch.from_numpy(x), scale)
+        assert y.shape[2:] == tuple(ref.shape[2:]) == output_size(h, w, scale), (h, w)
+
+
+def test_exporters_write_through_the_shared_atomic_writer():
+    # one-line renames of overnet._atomic.write_bytes_atomic were removed, not kept as aliases
+    from overnet.export import onnx_export
+    from overnet.export.tensorrt import build
+
+    assert not hasattr(onnx_export, "_write_atomic")
+    assert not hasattr(build, "write_atomic")

@@ -148,3 +148,38 @@ def test_truncated_and_replaced_engine(tmp_path):
     with pytest.raises(InputError, match="does not match the sha256") as info:
         check_engine_file(engine, sidecar)
     assert REBUILD in str(info.value)
+
+
+def _write_raw(tmp_path, **changes):
+    engine = tmp_path / "x2.engine"
+    engine.write_bytes(b"engine-bytes")
+    data = json.loads(make_sidecar().to_json())
+    data.update(changes)
+    data = {k: v for k, v in data.items() if v is not None}
+    sidecar_path(engine).write_text(json.dumps(data))
+    return engine
+
+
+def test_sidecar_from_a_newer_overnet_is_refused_with_what_to_do(tmp_path):
+    from overnet.formats.sidecar import SIDECAR_FORMAT
+
+    newer = SIDECAR_FORMAT + 1
+    # a newer layout may rename fields: the format is checked before the fields are
+    engine = _write_raw(tmp_path, format=newer, gpu_name=None, gpu={"name": "NVIDIA A10"})
+    with pytest.raises(InputError) as info:
+        read_sidecar(engine)
+    message = str(info.value)
+    assert f"format {newer}" in message and "newer overnet" in message
+    assert f"up to {SIDECAR_FORMAT}" in message
+    assert "upgrade overnet" in message and REBUILD in message
+
+
+def test_known_formats_are_read_and_a_missing_format_means_format_1(tmp_path):
+    assert read_sidecar(_write_raw(tmp_path, format=1)).format == 1
+    assert read_sidecar(_write_raw(tmp_path, format=None)).format == 1  # field left out
+
+
+@pytest.mark.parametrize("bad", [0, -1, "1", 1.5, True])
+def test_a_format_that_is_not_a_known_number_is_invalid(tmp_path, bad):
+    with pytest.raises(InputError, match="not a valid overnet engine sidecar.*format"):
+        read_sidecar(_write_raw(tmp_path, format=bad))

@@ -11,6 +11,7 @@ from overnet.model import (
     is_folded,
     weight_norm_convs,
 )
+from overnet.model.network import target_size
 
 
 def test_parameter_counts_match_the_upstream_models():
@@ -79,3 +80,23 @@ def test_folding_weight_norm_keeps_outputs():
 def test_bad_configs_are_refused(kwargs):
     with pytest.raises(InputError):
         OverNetConfig(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "scale", "want"),
+    [
+        (5, 5, 2.5, (13, 13)),  # 12.5 -> 13 (round() would give 12)
+        (3, 1, 1.5, (5, 2)),  # 4.5 -> 5, 1.5 -> 2
+        (15, 25, 2.1, (32, 53)),  # 31.5 -> 32, 52.5 -> 53
+        (25, 45, 2.3, (58, 104)),  # 57.5 -> 58: 25 * 2.3 is 57.4999... in float64
+        (45, 85, 1.3, (59, 111)),  # 58.5 -> 59: 45 * 1.3 is 58.49999... in float32
+        (7, 9, 3, (21, 27)),
+    ],
+)
+def test_output_size_rounds_exact_halves_up(height, width, scale, want):
+    assert output_size(height, width, scale) == want
+    x = torch.rand(1, 3, height, width)
+    assert target_size(x, scale) == want
+    model = OverNet(OverNetConfig(4, 3)).eval()
+    with torch.no_grad():
+        assert model(x, scale).shape[-2:] == want
