@@ -6,7 +6,6 @@ turns it into a table, JSON, CSV, markdown and ``overnet.bench.plot`` into a PNG
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -18,6 +17,7 @@ import numpy as np
 
 from overnet.bench import environment
 from overnet.bench.memory import available_bytes, estimate_whole_image_bytes
+from overnet.bench.models import ModelEntry
 from overnet.bench.runner import (
     RowResult,
     RowSpec,
@@ -35,19 +35,6 @@ from overnet.units import SIZE_FORM, parse_size
 DEFAULT_BACKENDS = ("torch", "torch-cl", "onnxruntime", "openvino", "openvino-bf16")
 DEFAULT_SIZES = ((160, 90),)  # (width, height): small enough for < 2 min on 2 cores
 REFERENCE_BACKEND = "torch"  # PyTorch eager fp32, NCHW: the speed-up and agreement reference
-
-
-@dataclass
-class ModelEntry:
-    """A model the suite runs: the --weights checkpoint (reference) or a --model file."""
-
-    label: str
-    path: Path
-    kind: str  # checkpoint | onnx | engine
-    real_weights: bool
-    config: OverNetConfig | None = None  # known for checkpoints
-    is_reference: bool = False  # its torch fp32 output is the agreement reference
-    scales: list[float] | None = None  # restrict (freshly initialised models: one per scale)
 
 
 @dataclass
@@ -426,79 +413,3 @@ def _one_line(r: RowResult) -> str:
     return (
         f"median {r.median_s:.3f} s, cold start {r.cold_start_s:.2f} s, {r.images_per_s:.2f} img/s"
     )
-
-
-def find_shared(start: Path | None = None) -> Path | None:
-    """The project's ``../shared`` folder ($OVERNET_SHARED, next to cwd or to the repo)."""
-    env = os.environ.get("OVERNET_SHARED")
-    candidates = [Path(env)] if env else []
-    candidates += [
-        (start or Path.cwd()) / ".." / "shared",
-        Path(__file__).resolve().parents[2] / ".." / "shared",
-    ]
-    for c in candidates:
-        if (c / "weights").is_dir() or (c / "data").is_dir():
-            return c.resolve()
-    return None
-
-
-def fresh_weights(scale: int, seed: int = 0) -> tuple[Path, OverNetConfig]:
-    """A freshly initialised x``scale`` model saved once in the cache (speed tests only)."""
-    from overnet.cache import cache_dir
-
-    config = OverNetConfig.for_scale(scale)
-    path = cache_dir() / "bench" / f"random-x{scale}-seed{seed}.safetensors"
-    if not path.is_file():
-        import torch
-
-        from overnet.model import OverNet
-        from overnet.weights import save_weights
-
-        torch.manual_seed(seed)
-        save_weights(OverNet(config), path)
-    return path, config
-
-
-def default_models(
-    weights: Path | None, scales: list[float], shared: Path | None, seed: int = 0
-) -> tuple[list[ModelEntry], list[str]]:
-    """The reference model: --weights, else upstream x2 from ../shared, else fresh weights."""
-    notes: list[str] = []
-    if weights is None and shared is not None:
-        candidate = shared / "weights" / "OverNet_x2.pth.tar"
-        if candidate.is_file():
-            weights = candidate
-    if weights is not None:
-        from overnet.weights import load_weights
-
-        loaded = load_weights(weights)
-        label = weights.name
-        return [ModelEntry(label, weights, "checkpoint", True, loaded.config, True)], notes
-    models = []
-    for s in scales:
-        if not float(s).is_integer():
-            raise InputError(f"freshly initialised weights need integer scales, got {s:g}")
-        path, config = fresh_weights(int(s), seed)
-        models.append(ModelEntry(f"fresh-x{int(s)}", path, "checkpoint", False, config, True, [s]))
-    notes.append(
-        "no weights given or found: FRESHLY INITIALISED weights (seed "
-        f"{seed}, untrained) - speed and memory are representative, output quality is not"
-    )
-    return models, notes
-
-
-def model_entry(arg: str) -> ModelEntry:
-    """A --model argument: ``FILE`` or ``LABEL=FILE`` (ONNX, engine or checkpoint)."""
-    from overnet.runtime.model_source import detect_source
-
-    label, _, path_text = (
-        arg.partition("=") if "=" in arg and "/" not in arg.split("=")[0] else ("", "", arg)
-    )
-    path = Path(path_text)
-    source = detect_source(path)
-    config = None
-    if source.kind == "checkpoint":
-        from overnet.weights import load_weights
-
-        config = load_weights(path).config
-    return ModelEntry(label or path.name, path, source.kind, True, config)

@@ -150,17 +150,12 @@ def bench(
     """Latency, throughput, memory and output agreement per backend x size x batch.
 
     With no arguments: a quick CPU suite (x2, one small input, 1 warm-up + 3 timed runs) on
-    the upstream x2 weights when found, else freshly initialised weights (labelled as such).
+    the upstream x2 weights when found (../shared or fetched), else freshly initialised
+    weights (labelled as such).
     """
+    from overnet.bench.models import default_models, find_shared, model_entry
     from overnet.bench.report import format_table, write_csv, write_json, write_markdown
-    from overnet.bench.suite import (
-        BenchConfig,
-        check_backends,
-        default_models,
-        find_shared,
-        model_entry,
-        run_suite,
-    )
+    from overnet.bench.suite import BenchConfig, check_backends, run_suite
 
     ctx = click.get_current_context()
 
