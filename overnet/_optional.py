@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import sys
 from types import ModuleType
 
 from overnet.errors import MissingDependencyError
@@ -57,9 +59,13 @@ def require(module: str, purpose: str = "", extra: str | None = None) -> ModuleT
 
 
 def available(module: str) -> bool:
-    """True when ``module`` can be imported (without raising)."""
+    """True when ``module`` is installed, found without importing it (importing torch or
+    OpenVINO costs seconds, so availability checks must not). A module set to None in
+    ``sys.modules`` (how tests hide one) counts as missing; a broken install is found when
+    ``require`` imports it, which raises MissingDependencyError."""
+    if module in sys.modules:
+        return sys.modules[module] is not None
     try:
-        importlib.import_module(module)
-    except ImportError:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package missing or hidden
         return False
-    return True

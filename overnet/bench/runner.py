@@ -6,6 +6,7 @@ kernel OOM kill loses only that row. Nothing here imports torch at module level.
 
 from __future__ import annotations
 
+import importlib
 import math
 import multiprocessing
 import time
@@ -200,15 +201,14 @@ def timed_loop(fn: Callable[[], Any], count: int, min_time: float) -> list[float
 
 def _preimport(backend: str) -> None:
     """Import the runtime module first so cold start and memory exclude Python imports."""
-    from overnet._optional import available
     from overnet.errors import InputError
     from overnet.runtime.registry import find_variant
 
     try:
-        spec = find_variant(backend)[0]
-    except InputError:
+        module = find_variant(backend)[0].module
+        importlib.import_module(module)
+    except (InputError, ImportError):
         return  # reported when the row opens its session
-    available(spec.module)
 
 
 def _info_dict(info: Any) -> dict[str, Any]:
