@@ -76,7 +76,8 @@ def _tensorrt_options() -> Any:
     "fmt",
     type=click.Choice(["onnx", "tensorrt"]),
     default="onnx",
-    help="onnx: one .onnx file; tensorrt: FP16 ONNX + engine + sidecar per scale in -o DIR.",
+    help="onnx: one .onnx file; tensorrt: FP16 ONNX + engine + sidecar per scale in -o DIR "
+    "(TensorRT 10.1 or newer 10.x, or 11.x).",
 )
 @scale_option("Target scale factor baked into the graph, e.g. 2 or 2.5 (default: the weights').")
 @click.option("--fp16", is_flag=True, help="float16 weights/activations, float32 I/O.")

@@ -1,4 +1,4 @@
-"""Device and pinned host buffers, a stream and a CUDA graph, through cuda-python.
+"""Device and pinned host buffers, a stream, an event and a CUDA graph, through cuda-python.
 
 Buffers grow on demand and are reused while a request fits, so repeated calls with the
 same shape allocate nothing. Pinned (page-locked) host memory makes the copies truly
@@ -96,6 +96,52 @@ class Stream:
     def __del__(self, _warn: Any = _warn_unreleased, _finalizing: Any = sys.is_finalizing) -> None:
         if getattr(self, "_stream", None) is not None and not _finalizing():
             _warn(self, f"CUDA stream {self.handle:#x}", "destroy")
+
+
+class Event:
+    """A CUDA event: orders work on one stream after work enqueued on another, on the GPU.
+
+    Streams are cuda-python handles or ints (torch's ``cuda_stream``). One event may be
+    recorded again: a wait orders after the record that preceded it.
+    """
+
+    def __init__(self, cudart: ModuleType) -> None:
+        self._cudart = cudart
+        self._event: Any = None  # set first: __del__ may see an object whose create failed
+        self.handle = 0
+        self._event = check(cudart, cudart.cudaEventCreate(), "cudaEventCreate")
+        self.handle = native_handle(self._event)
+
+    def _live(self) -> Any:
+        if self._event is None:
+            raise CudaError("the CUDA event was already destroyed")
+        return self._event
+
+    def record(self, stream: Any) -> None:
+        """Mark the point ``stream`` has reached: everything enqueued on it so far."""
+        check(self._cudart, self._cudart.cudaEventRecord(self._live(), stream), "cudaEventRecord")
+
+    def stream_wait(self, stream: Any) -> None:
+        """Make work enqueued on ``stream`` from now on wait for the recorded point."""
+        result = self._cudart.cudaStreamWaitEvent(stream, self._live(), 0)
+        check(self._cudart, result, "cudaStreamWaitEvent")
+
+    def synchronize(self) -> None:
+        """Block the calling thread until the recorded point is reached."""
+        check(
+            self._cudart,
+            self._cudart.cudaEventSynchronize(self._live()),
+            "cudaEventSynchronize (an earlier asynchronous error surfaces here too)",
+        )
+
+    def destroy(self) -> None:
+        event, self._event = self._event, None
+        if event is not None:
+            check(self._cudart, self._cudart.cudaEventDestroy(event), "cudaEventDestroy")
+
+    def __del__(self, _warn: Any = _warn_unreleased, _finalizing: Any = sys.is_finalizing) -> None:
+        if getattr(self, "_event", None) is not None and not _finalizing():
+            _warn(self, f"CUDA event {self.handle:#x}", "destroy")
 
 
 class _GrowingBuffer:

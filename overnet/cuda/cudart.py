@@ -2,7 +2,10 @@
 device facts and free memory. Imported only by the TensorRT code paths.
 
 Every cuda-python runtime call returns a tuple whose first element is a ``cudaError_t``;
-``check`` turns a failure into a CudaError that names the call and the CUDA error.
+``check`` turns a failure into a CudaError that names the call and the CUDA error. A
+``cudaErrorInsufficientDriver`` also says which CUDA version the driver supports
+(``cudaDriverGetVersion``; 0: no driver) and which the runtime cuda-python links needs
+(``cudaRuntimeGetVersion``; cuda-python 13 links CUDA 13), and what to install.
 """
 
 from __future__ import annotations
@@ -55,6 +58,65 @@ def error_text(cudart: ModuleType, err: Any) -> str:
     return f"{name}: {desc}"
 
 
+def _query_version(cudart: ModuleType, name: str) -> int | None:
+    """``cudaDriverGetVersion`` / ``cudaRuntimeGetVersion`` (e.g. 12040 for 12.4), or None."""
+    try:
+        err, version = getattr(cudart, name)()
+    except Exception:  # a version query must never hide the error being reported
+        return None
+    return int(version) if err == cudart.cudaError_t.cudaSuccess else None
+
+
+def cuda_versions(cudart: ModuleType) -> tuple[int | None, int | None]:
+    """(driver, runtime): the CUDA version the driver supports (0: no driver installed) and
+    the one of the runtime cuda-python links, as CUDA writes them (12040 is 12.4)."""
+    return _query_version(cudart, "cudaDriverGetVersion"), _query_version(
+        cudart, "cudaRuntimeGetVersion"
+    )
+
+
+def _cuda_text(version: int) -> str:
+    return f"{version // 1000}.{version % 1000 // 10}"
+
+
+def driver_hint(cudart: ModuleType) -> str:
+    """What to do about ``cudaErrorInsufficientDriver``: the driver's and the runtime's CUDA
+    versions, and the cuda-python that fits the driver (or a newer driver)."""
+    driver, runtime = cuda_versions(cudart)
+    if runtime is None:
+        return "cudaRuntimeGetVersion failed too: reinstall cuda-python"
+    needs = (
+        f"the installed cuda-python links the CUDA {_cuda_text(runtime)} runtime, which needs "
+        f"an NVIDIA driver for CUDA {runtime // 1000}.x"
+    )
+    if not driver:
+        return (
+            "no NVIDIA driver was found (cudaDriverGetVersion returned 0): install the NVIDIA "
+            f"driver, or run where one is installed; {needs}"
+        )
+    major = driver // 1000
+    if major >= runtime // 1000:
+        return (
+            f"the NVIDIA driver supports CUDA {_cuda_text(driver)}, older than the CUDA "
+            f"{_cuda_text(runtime)} runtime the installed cuda-python links: upgrade the driver"
+        )
+    if major < 12:  # cuda.bindings.runtime exists from cuda-python 12.6.1 (CUDA 12)
+        fix = "upgrade the NVIDIA driver (no cuda-python with cuda.bindings.runtime runs on it)"
+    else:
+        floor = "12.6.1" if major == 12 else str(major)
+        fix = (
+            f"pip install 'cuda-python>={floor},<{major + 1}' (and tensorrt-cu{major}) to match "
+            "the driver, or upgrade the NVIDIA driver"
+        )
+    return f"the NVIDIA driver supports CUDA {_cuda_text(driver)}, but {needs}: {fix}"
+
+
+def clear_last_error(cudart: ModuleType) -> Any:
+    """Read and reset the calling thread's last CUDA error (``cudaGetLastError``), e.g. after
+    a failed graph capture, so that it is not reported against later work; returns it."""
+    return cudart.cudaGetLastError()[0]
+
+
 def check(cudart: ModuleType, result: Any, what: str) -> Any:
     """Unpack a cuda-python result tuple; raise CudaError naming ``what`` on failure.
 
@@ -67,7 +129,10 @@ def check(cudart: ModuleType, result: Any, what: str) -> Any:
         if "MemoryAllocation" in text:
             hint = "; use a smaller batch/tile or free GPU memory (other processes?)"
         elif "NoDevice" in text or "InsufficientDriver" in text:
-            raise NoGpuError(f"{what} failed ({text}): no usable CUDA GPU/driver is visible")
+            detail = f"; {driver_hint(cudart)}" if "InsufficientDriver" in text else ""
+            raise NoGpuError(
+                f"{what} failed ({text}): no usable CUDA GPU/driver is visible{detail}"
+            )
         raise CudaError(f"{what} failed: {text}{hint}")
     if not values:
         return None

@@ -13,7 +13,11 @@ from overnet.errors import InputError, MissingDependencyError, ModelLoadError
 from overnet.runtime.base import Session, SessionInfo, as_numpy
 from overnet.runtime.model_source import ModelSource, onnx_model_for
 from overnet.runtime.onnx_common import OnnxModelFacts, input_feeds, onnx_facts, probe_scale
-from overnet.runtime.ort_tensorrt import default_ort_trt_providers, profile_limits
+from overnet.runtime.ort_tensorrt import (
+    default_ort_trt_providers,
+    profile_limits,
+    with_onnx_precision,
+)
 from overnet.runtime.spec import BackendSpec, Variant
 
 #: short names accepted in ``providers``
@@ -169,6 +173,8 @@ def _open(source: ModelSource, options: dict[str, Any]) -> OnnxRuntimeSession:
     path = onnx_model_for(source, options, options.get("precision") or "fp32")
     if source.kind == "checkpoint":
         options.pop("precision", None)  # the export was made in it
+    if options.get("providers") is not None:  # an FP16 file needs TensorRT's fp16 switch
+        options["providers"] = with_onnx_precision(options["providers"], path)
     return OnnxRuntimeSession(load_onnx(path, **options))
 
 

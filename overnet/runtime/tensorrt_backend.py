@@ -1,27 +1,45 @@
 """TensorRT backend: a serialized engine run through name-based I/O and cuda-python memory.
 
 ``run`` takes an Nx3xHxW float32 RGB [0, 1] batch: a numpy array (copied through pinned
-host buffers, returns numpy) or a torch CUDA tensor (zero-copy: TensorRT reads its memory
-and writes a new torch CUDA tensor on torch's current stream, returned without a sync).
-Shapes outside the engine's optimisation profile are refused (Upscaler tiles within it).
+host buffers, returns numpy) or a torch CUDA tensor (zero-copy unless it is not 256-byte
+aligned: TensorRT reads its memory and writes a new torch CUDA tensor on the session's own
+stream, ordered after and before the caller's torch stream by events, returned without a
+host sync; see ``tensorrt_torch``). Shapes outside the engine's optimisation profile are
+refused (Upscaler tiles within it).
+
+``cuda_graph=True`` captures each input shape's enqueue into a CUDA graph after its first
+run and replays it; a shape whose capture TensorRT or CUDA refuses runs without a graph
+from then on (one RuntimeWarning per session, a note in ``info.notes``), as trtexec does.
 """
 
 from __future__ import annotations
 
+import math
 import sys
+import warnings
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from overnet.config import output_size
 from overnet.cuda.buffers import CudaGraph, Stream, TensorBuffers, copy_async
-from overnet.cuda.cudart import CudaError, device_scope, mem_get_info
+from overnet.cuda.cudart import CudaError, clear_last_error, device_scope, mem_get_info
 from overnet.errors import InputError, ModelLoadError
 from overnet.runtime.base import Session, SessionInfo
 from overnet.runtime.model_source import ModelSource
 from overnet.runtime.spec import BackendSpec, Variant
 from overnet.runtime.tensorrt_loader import LoadedEngine, load_engine
+from overnet.runtime.tensorrt_torch import (
+    ALIGNMENT,
+    StreamOrder,
+    caller_stream,
+    is_torch_cuda,
+    torch_input,
+    torch_output,
+)
 
 Shape = tuple[int, ...]
 
@@ -68,8 +86,35 @@ def _dims(dims: Any) -> Shape:
     return tuple(int(v) for v in dims)
 
 
-def _is_torch_cuda(batch: Any) -> bool:
-    return type(batch).__module__.startswith("torch") and bool(getattr(batch, "is_cuda", False))
+def _text(shape: Shape) -> str:
+    return "x".join(map(str, shape))
+
+
+def probed_scale(probes: list[tuple[Shape, Shape]], requested: float | None = None) -> float:
+    """The scale of an engine without a sidecar, from (input, output) NCHW shapes it reported.
+
+    Output sizes are rounded (``overnet.config.output_size``: 9 px at x2.5 give 23), so
+    their ratio is not the scale: ``requested`` when ``output_size`` reproduces every probe
+    with it, else the simplest fraction that does (the plain ratio if none does).
+    """
+
+    def reproduces(scale: float) -> bool:
+        return all(tuple(output_size(i[2], i[3], scale)) == o[2:4] for i, o in probes)
+
+    if requested is not None and reproduces(requested):
+        return float(requested)
+    # out = floor(n * s + 1/2)  <=>  (out - 1/2) / n <= s < (out + 1/2) / n, for every side
+    sides = [(i[k], o[k]) for i, o in probes for k in (2, 3)]
+    lo = max(Fraction(2 * out - 1, 2 * n) for n, out in sides)
+    hi = min(Fraction(2 * out + 1, 2 * n) for n, out in sides)
+    den = 1
+    while lo < hi and den <= 1_000_000:  # the first denominator with a fraction inside
+        num = math.ceil(lo * den)
+        if Fraction(num, den) < hi and reproduces(num / den):
+            return num / den
+        den += 1
+    (_, _, _, w), (_, _, _, out_w) = probes[-1]
+    return out_w / w
 
 
 def _io_names(loaded: LoadedEngine) -> tuple[str, str]:
@@ -99,8 +144,8 @@ class TensorRTSession(Session):
     Sets up the execution context, stream and I/O buffers; every call runs with the
     engine's GPU made current (and the caller's restored), so sessions on different GPUs
     can share a thread. ``cuda_graph=True`` replays a captured CUDA graph while the input
-    shape stays the same (numpy inputs). ``scale``/``precision``, when given, must match
-    the engine's.
+    shape stays the same (numpy inputs; a shape whose capture fails runs without one).
+    ``scale``/``precision``, when given, must match the engine's.
     """
 
     def __init__(
@@ -115,7 +160,9 @@ class TensorRTSession(Session):
         self._loaded, self._trt, self._cudart = loaded, loaded.trt, loaded.cudart
         self._device_index = loaded.device_index
         self._graph: CudaGraph | None = None
+        self._no_graph: set[Shape] = set()  # shapes whose capture failed: plain enqueue
         self._stream: Stream | None = None
+        self._order: StreamOrder | None = None
         self._shape: Shape | None = None
         self._out_shape: Shape | None = None
         self._bound: tuple[int, int] | None = None
@@ -134,6 +181,7 @@ class TensorRTSession(Session):
                     "for activations; free GPU memory or rebuild with a smaller --max shape"
                 )
             self._stream = Stream(self._cudart)
+            self._order = StreamOrder(self._cudart, self._stream)
             self._in, self._out = TensorBuffers(self._cudart), TensorBuffers(self._cudart)
             self._free_after = mem_get_info(self._cudart)[0]
             try:  # release the stream and context if the engine is not what was asked for
@@ -168,10 +216,15 @@ class TensorRTSession(Session):
     # -- engine facts --------------------------------------------------------------------
 
     def _check_request(self, scale: float | None, precision: str | None) -> tuple[float, str]:
-        """The engine's scale and precision; InputError when the caller asked for others."""
+        """The engine's scale and precision; InputError when the caller asked for others.
+
+        The output shapes of the profile's smallest and largest inputs are probed first
+        (ModelLoadError for a data-dependent one), and give the scale without a sidecar.
+        """
         loaded = self._loaded
         sidecar = loaded.sidecar
-        engine_scale = sidecar.scale if sidecar else self._probe_scale()
+        probes = [(s, self._set_shape(s)) for s in (self._profile_min, self._profile_max)]
+        engine_scale = sidecar.scale if sidecar else probed_scale(probes, scale)
         if scale is not None and abs(float(scale) - engine_scale) > 1e-6:
             raise InputError(
                 f"{loaded.path} was built for x{engine_scale:g}, not x{scale:g}; build an engine "
@@ -212,27 +265,32 @@ class TensorRTSession(Session):
             notes=notes,
         )
 
-    def _probe_scale(self) -> float:
-        """Scale from the output shape of the profile's minimum input (no sidecar)."""
-        shape = self._profile_min
-        out = self._set_shape(shape)
-        return out[-1] / shape[-1]
-
     # -- running -------------------------------------------------------------------------
 
     def _set_shape(self, shape: Shape) -> Shape:
-        """Set the input shape (only when it changes); returns the output shape."""
+        """Set the input shape (only when it changes); returns the output shape.
+
+        ModelLoadError for a data-dependent output shape (-1 dims: known only after the
+        run), which an overnet engine never has and this session does not handle.
+        """
         if shape != self._shape:
+            self._shape = None
+            self._drop_graph()
             if not self._context.set_input_shape(self._input, shape):
                 raise InputError(
-                    f"TensorRT refused input shape {'x'.join(map(str, shape))}: the engine's "
-                    f"profile is {'x'.join(map(str, self._profile_min))} .. "
-                    f"{'x'.join(map(str, self._profile_max))}; tile the image or rebuild "
-                    "with other --min/--max shapes"
+                    f"TensorRT refused input shape {_text(shape)}: the engine's profile is "
+                    f"{_text(self._profile_min)} .. {_text(self._profile_max)}; tile the image "
+                    "or rebuild with other --min/--max shapes"
                 )
-            self._drop_graph()
-            self._shape = shape
-            self._out_shape = _dims(self._context.get_tensor_shape(self._output))
+            out = _dims(self._context.get_tensor_shape(self._output))
+            if any(d < 0 for d in out):
+                raise ModelLoadError(
+                    f"{self._loaded.path}: TensorRT reports a data-dependent output shape "
+                    f"{_text(out)} for input {_text(shape)} (-1: known only after running); an "
+                    "overnet engine's output size follows from its input size, so this engine "
+                    "is not one: build one with `overnet export --format tensorrt`"
+                )
+            self._shape, self._out_shape = shape, out
         return self._out_shape
 
     def _execute(self, stream_handle: int) -> None:
@@ -240,11 +298,17 @@ class TensorRTSession(Session):
             raise CudaError("TensorRT execute_async_v3 failed (see TensorRT's message above)")
 
     def _bind(self, in_ptr: int, out_ptr: int) -> None:
-        if self._bound != (in_ptr, out_ptr):
-            self._context.set_tensor_address(self._input, in_ptr)
-            self._context.set_tensor_address(self._output, out_ptr)
-            self._drop_graph()  # a captured graph holds the old addresses
-            self._bound = (in_ptr, out_ptr)
+        if self._bound == (in_ptr, out_ptr):
+            return
+        self._drop_graph()  # a captured graph holds the old addresses
+        self._bound = None
+        for name, ptr in ((self._input, in_ptr), (self._output, out_ptr)):
+            if not self._context.set_tensor_address(name, ptr):
+                raise CudaError(
+                    f"TensorRT refused the address {ptr:#x} of tensor '{name}' (see its "
+                    f"message above); it takes device memory aligned to {ALIGNMENT} bytes"
+                )
+        self._bound = (in_ptr, out_ptr)
 
     def _check_min_batch(self, n: int) -> None:
         if n < self._profile_min[0]:
@@ -257,8 +321,9 @@ class TensorRTSession(Session):
             return self._run_on_device(batch)
 
     def _run_on_device(self, batch: Any) -> Any:
-        if _is_torch_cuda(batch):
+        if is_torch_cuda(batch):
             return self._run_torch(batch)
+        self._order.wait()  # a torch enqueue still pending uses the same context
         if not isinstance(batch, np.ndarray):  # a torch CPU tensor
             batch = np.ascontiguousarray(batch.detach().float().numpy())
         shape = tuple(int(v) for v in batch.shape)
@@ -278,28 +343,49 @@ class TensorRTSession(Session):
         copy_async(cudart, self._out.host.ptr, self._out.device.ptr, out_bytes, False, stream.raw)
         stream.synchronize()
         result = self._out.host.view(out_shape, np.float32).copy()
-        if self._use_graph and self._graph is None:
-            # captured after a normal run of this shape, so TensorRT's shape-dependent
-            # setup happened outside the capture; replayed from the next call on
-            self._graph = CudaGraph(cudart, stream, lambda: self._execute(stream.handle))
+        if self._use_graph and self._graph is None and shape not in self._no_graph:
+            self._capture(shape)
         return result
+
+    def _capture(self, shape: Shape) -> None:
+        """Capture this shape's enqueue into a CUDA graph, replayed from the next call on.
+
+        Captured after a plain run of the shape, so TensorRT's shape-dependent setup
+        happened outside the capture and this call's result is already computed. A
+        capture TensorRT or CUDA refuses leaves nothing behind (CudaGraph ends it and
+        destroys its graph); as trtexec does, the CUDA error is cleared and the shape runs
+        without a graph from then on.
+        """
+        stream = self._stream
+        try:
+            self._graph = CudaGraph(self._cudart, stream, lambda: self._execute(stream.handle))
+        except CudaError as exc:
+            clear_last_error(self._cudart)
+            first = not self._no_graph
+            self._no_graph.add(shape)
+            self.info.notes.append(
+                f"input {_text(shape)} runs without a CUDA graph: its capture failed ({exc})"
+            )
+            if first:
+                warnings.warn(
+                    f"CUDA graph capture failed for input {_text(shape)} ({exc}); that shape "
+                    "(and any other whose capture fails) runs without a CUDA graph",
+                    RuntimeWarning,
+                    stacklevel=5,  # run() -> _run -> _run_on_device -> here
+                )
 
     def _run_torch(self, batch: Any) -> Any:
         torch = sys.modules["torch"]
-        if batch.device.index not in (None, self._device_index):
-            raise InputError(
-                f"the tensor is on {batch.device}, this engine runs on cuda:{self._device_index}"
-            )
-        x = batch if batch.dtype == torch.float32 else batch.float()
-        x = x.contiguous()
+        x = torch_input(torch, batch, self._device_index)
         shape = tuple(int(v) for v in x.shape)
         self._check_min_batch(shape[0])
         out_shape = self._set_shape(shape)
-        out = torch.empty(out_shape, dtype=torch.float32, device=x.device)
+        out = torch_output(torch, out_shape, x.device)
+        caller = caller_stream(torch, x.device)
         self._bind(int(x.data_ptr()), int(out.data_ptr()))
-        # torch's current stream orders this after whatever produced x, and lets the
-        # caller's next torch op see the result without a host sync
-        self._execute(int(torch.cuda.current_stream(x.device).cuda_stream))
+        self._order.before(caller)  # x was written on the caller's stream
+        self._execute(self._stream.handle)
+        self._order.after(caller)  # the caller's next op sees out, without a host sync
         self._bound = None  # torch owns these addresses; rebind our buffers next time
         return out
 
@@ -330,18 +416,30 @@ class TensorRTSession(Session):
     def close(self) -> None:
         if self.closed:
             return
-        with self._on_device():  # memory is freed on the device it was allocated on
-            self._drop_graph()
-            for buffers in (getattr(self, "_in", None), getattr(self, "_out", None)):
-                if buffers is not None:
-                    buffers.free()
-            if self._stream is not None:
-                self._stream.destroy()
-                self._stream = None
-        # the context must go before its engine, the engine before its runtime
-        self._context = None
-        self._loaded.release()
-        super().close()
+        try:
+            with self._on_device():  # memory is freed on the device it was allocated on
+                try:
+                    if self._order is not None:
+                        self._order.wait()  # a pending torch enqueue still uses all this
+                finally:
+                    self._release_cuda()
+        finally:
+            # the context must go before its engine, the engine before its runtime
+            self._context = None
+            self._loaded.release()
+            super().close()
+
+    def _release_cuda(self) -> None:
+        self._drop_graph()
+        for buffers in (getattr(self, "_in", None), getattr(self, "_out", None)):
+            if buffers is not None:
+                buffers.free()
+        if self._order is not None:
+            self._order.destroy()
+            self._order = None
+        if self._stream is not None:
+            self._stream.destroy()
+            self._stream = None
 
 
 def _open(source: ModelSource, options: dict[str, Any]) -> TensorRTSession:

@@ -23,13 +23,15 @@ from overnet.cuda.cudart import (
 )
 from overnet.errors import ModelLoadError
 from overnet.formats.sidecar import EngineSidecar, check_compatible, check_engine_file, read_sidecar
+from overnet.trt_logger import shared_logger
 
 
 @dataclass
 class LoadedEngine:
     """A deserialised engine and what it was loaded from and with.
 
-    The runtime and logger are kept because TensorRT requires them to outlive the engine.
+    The runtime and logger are kept because TensorRT requires them to outlive the engine
+    (the logger is the process's one, ``overnet.trt_logger.shared_logger``).
     ``free_before``/``total`` are the GPU's free/total bytes just before deserialising.
     """
 
@@ -109,7 +111,7 @@ def load_engine(
     with device_scope(index, cudart):
         sidecar, data = _read_plan(path, verify, trt, gpu)
         free_before, total = mem_get_info(cudart)
-        logger = trt.Logger(trt.Logger.WARNING)
+        logger = shared_logger(trt)  # one per process, shared with the engine builder
         runtime = trt.Runtime(logger)
         version_compatible = bool(sidecar and sidecar.build_options.get("version_compatible"))
         if version_compatible or trust_host_code:

@@ -15,12 +15,13 @@ import pytest
 from overnet.cuda.buffers import (
     CudaGraph,
     DeviceBuffer,
+    Event,
     PinnedBuffer,
     Stream,
     TensorBuffers,
     copy_async,
 )
-from overnet.cuda.cudart import CudaError, DeviceScope, device_scope
+from overnet.cuda.cudart import CudaError, DeviceScope, clear_last_error, device_scope
 from tests.fakes.fake_cudart import FakeGpu, make_fake_cudart
 
 
@@ -181,6 +182,28 @@ def test_stream_refuses_use_after_destroy(cudart):
         stream.synchronize()
 
 
+def test_event_orders_one_stream_after_another(gpu, cudart):
+    ours = Stream(cudart)
+    event = Event(cudart)
+    event.record(0x7777)  # a stream created elsewhere (torch's): its int handle
+    event.stream_wait(ours.raw)
+    event.synchronize()
+    assert gpu.event_records == [(event.handle, 0x7777)]
+    assert gpu.stream_waits == [(ours.handle, event.handle)]
+    event.destroy()
+    event.destroy()  # idempotent
+    assert not gpu.events
+    with pytest.raises(CudaError, match="already destroyed"):
+        event.record(ours.raw)
+    ours.destroy()
+
+
+def test_clear_last_error_returns_and_resets_it(gpu, cudart):
+    assert cudart.cudaFree(0x1234)[0] != 0  # a failed call becomes the last error
+    assert clear_last_error(cudart) == cudart.cudaError_t.cudaErrorInvalidValue
+    assert gpu.last_error == 0 and clear_last_error(cudart) == 0
+
+
 # --- ResourceWarning for objects collected without free()/destroy() ---------------------
 
 
@@ -207,6 +230,11 @@ def _stream(cudart):
     return stream, stream.destroy
 
 
+def _event(cudart):
+    event = Event(cudart)
+    return event, event.destroy
+
+
 def _graph(cudart):
     stream = Stream(cudart)
     graph = CudaGraph(cudart, stream, lambda: None)
@@ -220,8 +248,9 @@ LEAKY = [
     pytest.param(_tensor_buffers, r"'input \((device|pinned host)\)' of 512 bytes"),
     pytest.param(_stream, r"CUDA stream 0x[0-9a-f]+ .*without destroy\(\)"),
     pytest.param(_graph, r"CUDA graph .*without destroy\(\)"),
+    pytest.param(_event, r"CUDA event 0x[0-9a-f]+ .*without destroy\(\)"),
 ]
-IDS = ["device", "pinned", "tensor", "stream", "graph"]
+IDS = ["device", "pinned", "tensor", "stream", "graph", "event"]
 
 
 @pytest.mark.parametrize(("make", "pattern"), LEAKY, ids=IDS)

@@ -31,6 +31,7 @@ rt = pytest.importorskip(
 from overnet.cuda.buffers import (  # noqa: E402
     CudaGraph,
     DeviceBuffer,
+    Event,
     PinnedBuffer,
     Stream,
     TensorBuffers,
@@ -41,6 +42,8 @@ from overnet.cuda.cudart import (  # noqa: E402
     CudaError,
     NoGpuError,
     check,
+    clear_last_error,
+    cuda_versions,
     device_scope,
     error_text,
     get_device,
@@ -75,6 +78,9 @@ no_gpu_only = pytest.mark.skipif(
 # forms overnet passes: Python ints for sizes, device indexes and addresses, cuda-python
 # handle objects for streams and graphs, cuda-python enums for kinds and modes.
 STREAM = rt.cudaStream_t(0x5001)
+EVENT = rt.cudaEvent_t(0x5002)
+#: the torch path passes the caller's stream as torch gives it: an int
+TORCH_STREAM = 0x7777
 OVERNET_CALLS = {
     "cudaGetDeviceCount": (),
     "cudaGetDeviceProperties": (0,),
@@ -95,7 +101,17 @@ OVERNET_CALLS = {
     "cudaGraphLaunch": (rt.cudaGraphExec_t(0x6002), STREAM),
     "cudaGraphExecDestroy": (rt.cudaGraphExec_t(0x6002),),
     "cudaGraphDestroy": (rt.cudaGraph_t(0x6001),),
+    "cudaGetLastError": (),
+    "cudaEventCreate": (),
+    "cudaEventRecord": (EVENT, STREAM),
+    "cudaStreamWaitEvent": (STREAM, EVENT, 0),
+    "cudaEventSynchronize": (EVENT,),
+    "cudaEventDestroy": (EVENT,),
+    "cudaDriverGetVersion": (),
+    "cudaRuntimeGetVersion": (),
 }
+#: the calls that answer without a driver: they succeed, with an int (0: no driver)
+VERSION_QUERIES = ("cudaDriverGetVersion", "cudaRuntimeGetVersion")
 
 
 @contextlib.contextmanager
@@ -139,6 +155,9 @@ def test_tensorrt_entry_points_raise_no_gpu_error_with_a_clear_message():
 def test_real_binding_accepts_the_arguments_overnet_passes(name, args):
     """A TypeError here means overnet calls ``name`` with the wrong arity or types."""
     result = getattr(rt, name)(*args)
+    if name in VERSION_QUERIES:
+        assert result[0] == SUCCESS and isinstance(result[1], int), result
+        return
     assert isinstance(result, tuple) and result[0] in NO_GPU_ERRORS, result
     with pytest.raises(NoGpuError, match=NO_GPU_MESSAGE):
         check(rt, result, name)
@@ -151,6 +170,33 @@ def test_the_fake_cudart_takes_the_real_parameters(name):
     fake = make_fake_cudart(FakeGpu())
     real = list(inspect.signature(getattr(rt, name)).parameters)
     assert list(inspect.signature(getattr(fake, name)).parameters) == real
+
+
+@no_gpu_only
+def test_real_binding_takes_torch_int_stream_handles():
+    """The torch path records and waits on the caller's stream by its int handle."""
+    for result in (
+        rt.cudaEventRecord(EVENT, TORCH_STREAM),
+        rt.cudaStreamWaitEvent(TORCH_STREAM, EVENT, 0),
+    ):
+        assert result[0] in NO_GPU_ERRORS, result
+
+
+@no_gpu_only
+def test_insufficient_driver_names_the_driver_and_runtime_versions():
+    """The real binding here: cudaDriverGetVersion answers 0 (no driver) and the message
+    says so, with the CUDA version of the runtime this cuda-python links."""
+    err, driver = rt.cudaDriverGetVersion()
+    _, runtime = rt.cudaRuntimeGetVersion()
+    assert err == SUCCESS and runtime >= 12000
+    if (_ERR, driver) != (rt.cudaError_t.cudaErrorInsufficientDriver, 0):
+        pytest.skip(f"a driver is installed (CUDA {driver}) or the error is {_ERR!r}")
+    with pytest.raises(NoGpuError) as info:
+        gpu_info(0, rt)
+    message = str(info.value)
+    assert "no NVIDIA driver was found (cudaDriverGetVersion returned 0)" in message
+    assert f"CUDA {runtime // 1000}.{runtime % 1000 // 10} runtime" in message
+    assert "cudaErrorInsufficientDriver" in message
 
 
 def test_fake_cudart_has_every_function_overnet_calls():
@@ -246,6 +292,7 @@ class PretendGpu:
         "cudaStreamCreate": lambda: (rt.cudaStream_t(0x5001),),
         "cudaStreamEndCapture": lambda: (rt.cudaGraph_t(0x6001),),
         "cudaGraphInstantiate": lambda: (rt.cudaGraphExec_t(0x6002),),
+        "cudaEventCreate": lambda: (rt.cudaEvent_t(0x6003),),
     }
 
     def __init__(self, real: types.ModuleType) -> None:
@@ -298,6 +345,16 @@ def test_tensorrt_backend_call_sequence_against_the_real_binding():
             graph.launch(stream)
             stream.synchronize()
             graph.destroy()
+            clear_last_error(cudart)
+            # the torch path: our stream after the caller's, the caller's after ours
+            event = Event(cudart)
+            event.record(TORCH_STREAM)
+            event.stream_wait(stream.raw)
+            event.record(stream.raw)
+            event.stream_wait(TORCH_STREAM)
+            event.synchronize()
+            event.destroy()
+            assert cuda_versions(cudart) == (0, rt.cudaRuntimeGetVersion()[1])
             tensors.free()
             stream.destroy()
     assert not _resource_warnings(record)

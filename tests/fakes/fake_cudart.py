@@ -8,13 +8,23 @@ module does. Stream capture records work instead of running it; graph launches r
 The functions take the arguments the real ``cuda.bindings.runtime`` (cuda-python 12.9 and
 13.x) takes, by position and number (``tests/cuda/test_real_cudart.py`` checks overnet's
 calls against the real module): ``cudaGraphInstantiate(graph, flags)``,
-``cudaMemcpyAsync(dst, src, count, kind, stream)``, ``cudaGetDevice() -> (err, int)``; a
-failed call returns ``(err, None)`` where the real one returns a value.
+``cudaMemcpyAsync(dst, src, count, kind, stream)``, ``cudaGetDevice() -> (err, int)``,
+``cudaDriverGetVersion() -> (err, int)``, ``cudaGetLastError() -> (err,)``,
+``cudaStreamWaitEvent(stream, event, flags)``; a failed call returns ``(err, None)`` where
+the real one returns a value.
+
+As in CUDA: ``cudaMalloc`` returns 256-byte aligned addresses; the current device and the
+last error are per thread, and every failed call becomes the calling thread's last error
+(``cudaGetLastError`` returns and clears it); a capture that met an operation it cannot
+record is invalidated (``FakeGpu.invalidate``) and ``cudaStreamEndCapture`` then fails;
+a ``runtime_version`` newer in major than ``driver_version`` (0: no driver) makes device
+calls fail with ``cudaErrorInsufficientDriver``. ``FakeGpu.log`` lists every call in order.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 import itertools
 import threading
 import types
@@ -67,6 +77,14 @@ class cudaStream_t:
         return self._handle
 
 
+class cudaEvent_t(cudaStream_t):
+    pass
+
+
+#: what CUDA guarantees for cudaMalloc, and what TensorRT requires of tensor addresses
+ALIGNMENT = 256
+
+
 @dataclass
 class FakeGraph:
     """A captured graph or an executable graph (``handle`` is its address, never 0)."""
@@ -112,6 +130,17 @@ class FakeGpu:
     invalidate_capture: bool = False  # cudaStreamEndCapture fails (capture invalidated)
     fail_instantiate: bool = False  # cudaGraphInstantiate fails
     fail_set_device: bool = False  # cudaSetDevice fails (e.g. the device fell off the bus)
+    driver_version: int = 12080  # cudaDriverGetVersion: 12.8 (0: no driver installed)
+    runtime_version: int = 12090  # cudaRuntimeGetVersion: the runtime cuda-python links
+    log: list[str] = field(default_factory=list)  # every call, in order
+    events: set[int] = field(default_factory=set)  # live cudaEvent_t handles
+    #: (event, stream) at each cudaEventRecord; (stream, event) at each cudaStreamWaitEvent
+    event_records: list[tuple[int, int]] = field(default_factory=list)
+    stream_waits: list[tuple[int, int]] = field(default_factory=list)
+    #: streams whose capture met an operation it cannot record (EndCapture then fails)
+    invalidated: set[int] = field(default_factory=set)
+    #: the stream handle of each TensorRT enqueue (appended by the fake TensorRT)
+    kernels_on: list[int] = field(default_factory=list)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
     _thread: Any = field(default_factory=threading.local, repr=False)
 
@@ -123,6 +152,29 @@ class FakeGpu:
     @current_device.setter
     def current_device(self, index: int) -> None:
         self._thread.device = index
+
+    @property
+    def last_error(self) -> cudaError_t:
+        """The calling thread's last error (what cudaGetLastError returns and clears)."""
+        return getattr(self._thread, "error", cudaError_t.cudaSuccess)
+
+    @last_error.setter
+    def last_error(self, error: cudaError_t) -> None:
+        self._thread.error = error
+
+    @property
+    def insufficient_driver(self) -> bool:
+        """No driver, or one older in major than the runtime cuda-python links."""
+        return self.driver_version == 0 or self.driver_version // 1000 < (
+            self.runtime_version // 1000
+        )
+
+    def invalidate(self, stream: int, error: cudaError_t) -> None:
+        """An operation the capture of ``stream`` cannot record was attempted (e.g. a
+        synchronisation inside TensorRT's enqueue): the capture is invalidated."""
+        assert stream in self.capturing, "only a capturing stream can be invalidated"
+        self.invalidated.add(stream)
+        self.last_error = error
 
     @property
     def used(self) -> int:
@@ -155,12 +207,27 @@ def _ok(*values: Any) -> tuple:
     return (cudaError_t.cudaSuccess, *values)
 
 
+def _logged(gpu: FakeGpu, fn: Any) -> Any:
+    """``fn`` noting its call in ``gpu.log`` and a failure as the thread's last error."""
+
+    @functools.wraps(fn)  # inspect.signature still shows fn's parameters
+    def call(*args: Any, **kwargs: Any) -> tuple:
+        gpu.log.append(fn.__name__)
+        result = fn(*args, **kwargs)
+        if fn.__name__ != "cudaGetLastError" and result[0] != cudaError_t.cudaSuccess:
+            gpu.last_error = cudaError_t(result[0])
+        return result
+
+    return call
+
+
 def make_fake_cudart(gpu: FakeGpu) -> types.ModuleType:
     mod = types.ModuleType("cuda.bindings.runtime")
     mod.cudaError_t = cudaError_t
     mod.cudaMemcpyKind = cudaMemcpyKind
     mod.cudaStreamCaptureMode = cudaStreamCaptureMode
     mod.cudaStream_t = cudaStream_t
+    mod.cudaEvent_t = cudaEvent_t
     mod.fake_gpu = gpu
 
     def cudaGetErrorName(error):
@@ -169,14 +236,29 @@ def make_fake_cudart(gpu: FakeGpu) -> types.ModuleType:
     def cudaGetErrorString(error):
         return _ok(_ERROR_TEXT[cudaError_t(error)])
 
+    def cudaDriverGetVersion():
+        return _ok(gpu.driver_version)  # succeeds without a driver too (then 0)
+
+    def cudaRuntimeGetVersion():
+        return _ok(gpu.runtime_version)
+
+    def cudaGetLastError():
+        error, gpu.last_error = gpu.last_error, cudaError_t.cudaSuccess
+        return (error,)
+
+    def _no_gpu():
+        if gpu.insufficient_driver:
+            return cudaError_t.cudaErrorInsufficientDriver
+        return cudaError_t.cudaErrorNoDevice if gpu.count == 0 else None
+
     def cudaGetDeviceCount():
-        if gpu.count == 0:
-            return (cudaError_t.cudaErrorNoDevice, None)
+        if _no_gpu() is not None:
+            return (_no_gpu(), None)
         return _ok(gpu.count)
 
     def cudaGetDevice():
-        if gpu.count == 0:
-            return (cudaError_t.cudaErrorNoDevice, None)
+        if _no_gpu() is not None:
+            return (_no_gpu(), None)
         return _ok(gpu.current_device)
 
     def cudaSetDevice(device):
@@ -196,7 +278,9 @@ def make_fake_cudart(gpu: FakeGpu) -> types.ModuleType:
         return _ok(gpu.total - gpu.used, gpu.total)
 
     def _alloc(pool, nbytes):
-        arr = np.zeros(int(nbytes), np.uint8)
+        raw = np.zeros(int(nbytes) + ALIGNMENT, np.uint8)
+        start = -raw.ctypes.data % ALIGNMENT  # cudaMalloc's alignment (and more)
+        arr = raw[start : start + int(nbytes)]
         ptr = arr.ctypes.data
         pool[ptr] = arr
         return ptr
@@ -267,7 +351,9 @@ def make_fake_cudart(gpu: FakeGpu) -> types.ModuleType:
 
     def cudaStreamEndCapture(stream):
         ops = gpu.capturing.pop(int(stream))
-        if gpu.invalidate_capture:  # the runtime returns no graph with this error
+        invalidated = int(stream) in gpu.invalidated
+        gpu.invalidated.discard(int(stream))
+        if gpu.invalidate_capture or invalidated:  # the runtime returns no graph then
             return (cudaError_t.cudaErrorStreamCaptureInvalidated, None)
         graph = FakeGraph(ops, 0x7000 + next(gpu._ids))
         gpu.graphs.add(graph.handle)
@@ -301,6 +387,34 @@ def make_fake_cudart(gpu: FakeGpu) -> types.ModuleType:
         gpu.graph_execs.discard(int(graphExec))
         return _ok()
 
+    def cudaEventCreate():
+        handle = 0xE000 + next(gpu._ids)
+        gpu.events.add(handle)
+        gpu.made_on[handle] = gpu.current_device
+        return _ok(cudaEvent_t(handle))
+
+    def cudaEventRecord(event, stream):
+        if int(event) not in gpu.events:
+            return (cudaError_t.cudaErrorInvalidValue,)
+        gpu.event_records.append((int(event), int(stream)))
+        return _ok()
+
+    def cudaStreamWaitEvent(stream, event, flags):
+        assert isinstance(flags, int)
+        if int(event) not in gpu.events:
+            return (cudaError_t.cudaErrorInvalidValue,)
+        gpu.stream_waits.append((int(stream), int(event)))
+        return _ok()
+
+    def cudaEventSynchronize(event):
+        return _ok() if int(event) in gpu.events else (cudaError_t.cudaErrorInvalidValue,)
+
+    def cudaEventDestroy(event):
+        if int(event) not in gpu.events:
+            return (cudaError_t.cudaErrorInvalidValue,)
+        gpu.events.discard(int(event))
+        return _ok()
+
     for fn in (
         cudaGetErrorName,
         cudaGetErrorString,
@@ -323,8 +437,16 @@ def make_fake_cudart(gpu: FakeGpu) -> types.ModuleType:
         cudaGraphLaunch,
         cudaGraphDestroy,
         cudaGraphExecDestroy,
+        cudaDriverGetVersion,
+        cudaRuntimeGetVersion,
+        cudaGetLastError,
+        cudaEventCreate,
+        cudaEventRecord,
+        cudaStreamWaitEvent,
+        cudaEventSynchronize,
+        cudaEventDestroy,
     ):
-        setattr(mod, fn.__name__, fn)
+        setattr(mod, fn.__name__, _logged(gpu, fn))
     return mod
 
 

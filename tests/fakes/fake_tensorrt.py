@@ -7,9 +7,18 @@ touching one raises AttributeError. 10.x has them (deprecated); touching one is 
 ``FakeTensorRT.deprecated_used`` and the fixture fails the test. ``STRONGLY_TYPED`` has a
 different value in each flavour, so a literal bit fails one of them.
 
+Each flavour claims the release its name list was read from (``VERSIONS``, the header of
+``tests/export/tensorrt/names/tensorrt-<major>.txt``), so the names it offers are that
+release's.
+
 The ONNX parser reads the real file with ``onnx``; the "engine" is JSON that carries the
 profile and scale, and its kernel upsamples by nearest neighbour through the fake GPU
-memory of ``fake_cudart``.
+memory of ``fake_cudart``. As the real TensorRT: ``set_tensor_address`` returns False for an
+address that is not 256-byte aligned (and keeps the old one), ``execute_async_v3`` returns
+False when an address is missing, a model newer than the parser's opsets fails with an
+error tied to no node (``node()`` -1), and ``FakeTensorRT`` switches on an engine whose
+enqueue cannot be captured into a CUDA graph (``fail_in_capture``: it invalidates the
+capture and returns False) or whose output shape is data-dependent (``-1`` dims).
 
 Every public name the double offers (module attribute, class attribute, enum member, and
 instance attribute outside ``INSPECTION``) is one the real bindings have, under the same
@@ -28,9 +37,16 @@ from typing import Any
 
 import numpy as np
 
-from tests.fakes.fake_cudart import FakeGpu
+from tests.fakes.fake_cudart import ALIGNMENT, FakeGpu, cudaError_t
 
 ENGINE_MAGIC = b"FAKETRT1"
+#: the releases whose bindings tests/export/tensorrt/names/tensorrt-<major>.txt lists
+VERSIONS = {11: "11.4.0.106", 10: "10.16.1.11"}
+#: what the 10.x double claims without HardwareCompatibilityLevel.SAME_COMPUTE_CAPABILITY
+#: (``same_cc=False``): a release before 10.9, which added it
+BEFORE_SAME_CC = "10.8.0.43"
+#: the newest ONNX opset the parser double imports
+MAX_OPSET = 23
 
 #: the double's own state for tests to inspect, per class: the real objects have none of it
 INSPECTION: dict[str, frozenset[str]] = {
@@ -64,6 +80,14 @@ class FakeTensorRT:
     timing_cache_none: bool = False
     #: get_timing_cache returns None
     no_timing_cache_out: bool = False
+    #: every trt.Logger made (TensorRT wants one per process)
+    loggers: list[Any] = field(default_factory=list)
+    #: execute_async_v3 on a capturing stream invalidates the capture and returns False
+    fail_in_capture: bool = False
+    #: contexts report -1 for the output's H and W (a data-dependent output shape)
+    data_dependent_output: bool = False
+    #: what TensorRT would have logged (refused addresses, failed enqueues)
+    errors: list[str] = field(default_factory=list)
 
 
 class EnumMember(int):
@@ -109,7 +133,8 @@ class IHostMemory(bytes):
 
 
 def make_fake_tensorrt(gpu: FakeGpu, major: int = 11, *, same_cc: bool = True) -> FakeTensorRT:
-    version = {11: "11.1.0.6", 10: "10.13.2.6"}[major]
+    assert same_cc or major == 10, "only a 10.x release lacks SAME_COMPUTE_CAPABILITY"
+    version = VERSIONS[major] if same_cc else BEFORE_SAME_CC
     mod = types.ModuleType("tensorrt")
     state = FakeTensorRT(version=version, module=mod)
     used = state.deprecated_used
@@ -160,6 +185,7 @@ def make_fake_tensorrt(gpu: FakeGpu, major: int = 11, *, same_cc: bool = True) -
 
         def __init__(self, min_severity: int = 2) -> None:
             self.min_severity = min_severity
+            state.loggers.append(self)
 
     class IProgressMonitor:
         def __init__(self) -> None:
@@ -210,10 +236,10 @@ def make_fake_tensorrt(gpu: FakeGpu, major: int = 11, *, same_cc: bool = True) -
             return self._index
 
         def node_name(self) -> str:
-            return self._node.name
+            return self._node.name if self._node is not None else ""
 
         def node_operator(self) -> str:
-            return self._node.op_type
+            return self._node.op_type if self._node is not None else ""
 
     # the parser's op list as the project's TensorRT lint knows it (10.x/11.x)
     from overnet.export.trt_lint import TRT_SUPPORTED_OPS as supported
@@ -235,6 +261,12 @@ def make_fake_tensorrt(gpu: FakeGpu, major: int = 11, *, same_cc: bool = True) -
 
             assert isinstance(path, str)
             model = onnx.load(path)
+            opset = max((o.version for o in model.opset_import if o.domain == ""), default=0)
+            if opset > MAX_OPSET:  # an error about the whole model: tied to no node
+                self._errors.append(
+                    ParserError(-1, None, f"Unsupported ONNX opset version {opset}")
+                )
+                return False
             for i, node in enumerate(model.graph.node):
                 if node.op_type not in supported:
                     self._errors.append(
@@ -427,19 +459,33 @@ def make_fake_tensorrt(gpu: FakeGpu, major: int = 11, *, same_cc: bool = True) -
             if name == self._engine.input:
                 return self._shape
             n, c, h, w = self._shape
+            if state.data_dependent_output:
+                return (n, c, -1, -1)
             s = self._engine.scale
             return (n, c, math.floor(h * s + 0.5), math.floor(w * s + 0.5))
 
         def set_tensor_address(self, name: str, ptr: int) -> bool:
             assert isinstance(ptr, int) and ptr, "an int device address"
             assert name in (self._engine.input, self._engine.output)
+            if ptr % ALIGNMENT:
+                state.errors.append(f"address {ptr:#x} of '{name}' is not {ALIGNMENT}-aligned")
+                return False
             self.addresses[name] = ptr
             return True
 
         def execute_async_v3(self, stream_handle: int) -> bool:
             assert isinstance(stream_handle, int)
             eng = self._engine
-            assert self._shape is not None and set(self.addresses) == {eng.input, eng.output}
+            assert self._shape is not None
+            if set(self.addresses) != {eng.input, eng.output}:
+                state.errors.append("execute_async_v3: a tensor address was never set")
+                return False
+            if state.fail_in_capture and stream_handle in gpu.capturing:
+                state.errors.append("execute_async_v3: an operation not permitted in capture")
+                gpu.invalidate(stream_handle, cudaError_t.cudaErrorStreamCaptureUnsupported)
+                return False
+            gpu.kernels_on.append(stream_handle)
+            gpu.log.append("execute_async_v3")
             in_shape, out_shape = self._shape, self.get_tensor_shape(eng.output)
             src, dst = self.addresses[eng.input], self.addresses[eng.output]
 

@@ -74,9 +74,11 @@ def write_tiny_onnx(
     upscale: int = 3,
     bad_node: bool = False,
     input_name: str = "lr",
+    precision: str = "fp16",
+    opset: int = 18,
 ) -> Path:
     """A small ONNX with overnet metadata (lr -> sr); ``bad_node`` adds an op the parser
-    double rejects, named ``FancyOp_7``."""
+    double rejects, named ``FancyOp_7``; ``precision`` is what its metadata says."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -93,15 +95,15 @@ def write_tiny_onnx(
     else:
         nodes.append(helper.make_node("Identity", ["mid"], ["sr"], name="Identity_1"))
     graph = helper.make_graph(nodes, "tiny", [lr], [sr])
-    opsets = [helper.make_opsetid("", 18)]
+    opsets = [helper.make_opsetid("", opset)]
     if bad_node:
         opsets.append(helper.make_opsetid("custom", 1))
     model = helper.make_model(graph, opset_imports=opsets)
     for key, value in {
         "overnet.scale": str(float(scale)),
         "overnet.upscale": str(upscale),
-        "overnet.precision": "fp16",
-        "overnet.opset": "18",
+        "overnet.precision": precision,
+        "overnet.opset": str(opset),
         "overnet.source_sha256": "ab" * 32,
     }.items():
         entry = model.metadata_props.add()

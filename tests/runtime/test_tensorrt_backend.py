@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import types
+import warnings
 from typing import Any
 
 import numpy as np
@@ -17,9 +18,15 @@ from overnet.export.tensorrt.engine_export import build_with_sidecar
 from overnet.formats.sidecar import sidecar_path
 from overnet.runtime import open_session
 from overnet.runtime.ort_backend import resolve_providers
-from overnet.runtime.ort_tensorrt import ort_trt_providers, tensorrt_provider
+from overnet.runtime.ort_tensorrt import (
+    default_ort_trt_providers,
+    ort_trt_providers,
+    tensorrt_provider,
+    with_onnx_precision,
+)
 from overnet.runtime.registry import backend_status
 from overnet.runtime.tensorrt_backend import TensorRTSession
+from tests.fakes.fake_cudart import ALIGNMENT
 from tests.fakes.fixtures import fake_env, install, write_tiny_onnx
 
 PROFILE = Profile.parse("1x3x8x8", "1x3x16x16", "2x3x32x40")
@@ -248,6 +255,30 @@ def test_no_gpu(monkeypatch, tmp_path):
         TensorRTSession.open(path)
 
 
+@pytest.mark.parametrize(
+    ("driver", "runtime", "expected"),
+    [
+        (
+            12040,
+            13000,
+            r"driver supports CUDA 12\.4.*CUDA 13\.0 runtime.*"
+            r"pip install 'cuda-python>=12\.6\.1,<13'",
+        ),
+        (0, 12090, r"no NVIDIA driver .*cudaDriverGetVersion returned 0.*CUDA 12\.9 runtime"),
+        (11080, 12090, r"driver supports CUDA 11\.8.*upgrade the NVIDIA driver"),
+    ],
+)
+def test_cuda_python_newer_than_the_driver(monkeypatch, tmp_path, driver, runtime, expected):
+    """cudaErrorInsufficientDriver names the CUDA version the driver supports, the one the
+    installed cuda-python's runtime needs, and what to install."""
+    install(monkeypatch, 11, driver_version=driver, runtime_version=runtime)
+    path = tmp_path / "x.engine"
+    path.write_bytes(b"FAKETRT1{}")
+    with pytest.raises(NoGpuError, match=expected) as info:
+        TensorRTSession.open(path)
+    assert "cudaErrorInsufficientDriver" in str(info.value)
+
+
 def test_missing_tensorrt_or_cuda_python(monkeypatch, tmp_path):
     path = tmp_path / "x.engine"
     path.write_bytes(b"plan")
@@ -270,19 +301,44 @@ def test_missing_tensorrt_or_cuda_python(monkeypatch, tmp_path):
     assert "tensorrt-cu13 needs cuda-python 13.x" in message
 
 
+#: the caller's torch stream (``torch.cuda.current_stream(device).cuda_stream``)
+CALLER_STREAM = 0x7777
+
+
 class FakeCudaTensor:
-    """Just enough of a torch CUDA tensor for the zero-copy path (memory in the fake GPU)."""
+    """Just enough of a torch CUDA tensor for the TensorRT backend: float32 memory in the fake
+    GPU, ``misalign`` bytes past a 256-byte boundary; ``t[a:b]`` is a view sharing that memory
+    (unaligned when the rows before it are not a multiple of 256 bytes, as in torch), and
+    ``clone()`` an aligned copy (torch's caching allocator aligns to 512 bytes)."""
 
     __module__ = "torch"
 
-    def __init__(self, gpu, array: np.ndarray) -> None:
-        self._array = np.ascontiguousarray(array, np.float32)
-        gpu.external[self._array.ctypes.data] = self._array.view(np.uint8).reshape(-1)
-        self.shape, self.dtype, self.is_cuda = self._array.shape, "float32", True
+    def __init__(self, gpu, array: np.ndarray, *, misalign: int = 0) -> None:
+        array = np.asarray(array, np.float32)
+        raw = np.zeros(array.nbytes + 2 * ALIGNMENT, np.uint8)
+        start = -raw.ctypes.data % ALIGNMENT + misalign
+        memory = raw[start : start + array.nbytes]
+        gpu.external[memory.ctypes.data] = memory
+        view = memory.view(np.float32).reshape(array.shape)
+        view[...] = array
+        self._share(gpu, view)
+
+    def _share(self, gpu, view: np.ndarray) -> None:
+        self._gpu, self._array = gpu, view
+        self.shape, self.dtype, self.is_cuda = view.shape, "float32", True
         self.device = types.SimpleNamespace(index=0, type="cuda")
+
+    def __getitem__(self, index: Any) -> FakeCudaTensor:
+        view = object.__new__(FakeCudaTensor)
+        view._share(self._gpu, self._array[index])
+        return view
 
     def contiguous(self):
         return self
+
+    def clone(self) -> FakeCudaTensor:
+        self._gpu.log.append("torch.Tensor.clone")
+        return FakeCudaTensor(self._gpu, self._array.copy())
 
     def data_ptr(self) -> int:
         return self._array.ctypes.data
@@ -291,28 +347,175 @@ class FakeCudaTensor:
         return self._array
 
 
-def test_torch_cuda_tensors_are_zero_copy(trt_env, engine, monkeypatch):
+@pytest.fixture
+def fake_torch(trt_env, monkeypatch):
+    """A ``torch`` module with fake CUDA tensors; the caller's current stream is
+    CALLER_STREAM (``fake_torch.streams`` lists the devices it was asked for)."""
     gpu = trt_env.gpu
-    streams = []
+    streams: list[Any] = []
 
-    def current_stream(device):
+    def current_stream(device=None):
         streams.append(device)
-        return types.SimpleNamespace(cuda_stream=0x7777)
+        return types.SimpleNamespace(cuda_stream=CALLER_STREAM)
 
-    fake_torch = types.SimpleNamespace(
+    torch = types.SimpleNamespace(
         float32="float32",
         empty=lambda shape, dtype, device: FakeCudaTensor(gpu, np.zeros(shape, np.float32)),
         cuda=types.SimpleNamespace(current_stream=current_stream),
+        streams=streams,
     )
-    monkeypatch.setitem(sys.modules, "torch", fake_torch)
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    return torch
+
+
+def test_torch_cuda_tensors_are_zero_copy(trt_env, engine, fake_torch):
+    gpu = trt_env.gpu
     x = np.random.default_rng(2).random((1, 3, 8, 10), dtype=np.float32)
     with TensorRTSession.open(engine) as session:
         out = session.run(FakeCudaTensor(gpu, x))
         assert isinstance(out, FakeCudaTensor) and out.shape == (1, 3, 16, 20)
         np.testing.assert_array_equal(out.numpy(), nearest_x2(x))
-        assert "cudaMemcpyAsync" not in gpu.calls and streams  # no copies, torch's stream
+        assert "cudaMemcpyAsync" not in gpu.calls and fake_torch.streams  # no copies
         y = session.run(x)  # numpy again: our own buffers are bound back
         np.testing.assert_array_equal(y, nearest_x2(x))
+
+
+def _calls(gpu, names=("cudaEventRecord", "cudaStreamWaitEvent", "execute_async_v3")):
+    return [c for c in gpu.log if c in names]
+
+
+def test_torch_path_runs_on_the_session_stream_ordered_by_events(trt_env, engine, fake_torch):
+    """The enqueue goes to the session's own stream (never the legacy default stream), after
+    the caller's stream (which produced the input); the caller's stream then waits for it
+    on the GPU: no host sync. A later numpy run, and close(), wait for it first."""
+    gpu = trt_env.gpu
+    x = np.random.default_rng(6).random((1, 3, 8, 10), dtype=np.float32)
+    session = TensorRTSession.open(engine)
+    ours = session._stream.handle
+    gpu.log.clear()
+    out = session.run(FakeCudaTensor(gpu, x))
+    np.testing.assert_array_equal(out.numpy(), nearest_x2(x))
+    assert gpu.kernels_on == [ours]
+    (ready, on_caller), (done, on_ours) = gpu.event_records
+    assert (on_caller, on_ours) == (CALLER_STREAM, ours)
+    assert gpu.stream_waits == [(ours, ready), (CALLER_STREAM, done)]
+    assert _calls(gpu) == [
+        "cudaEventRecord",  # ready: recorded on the caller's stream
+        "cudaStreamWaitEvent",  # ... and waited for by ours
+        "execute_async_v3",
+        "cudaEventRecord",  # done: recorded on ours
+        "cudaStreamWaitEvent",  # ... and waited for by the caller's
+    ]
+    session.run(FakeCudaTensor(gpu, x))  # torch after torch: still no host sync
+    assert not {"cudaEventSynchronize", "cudaStreamSynchronize"} & set(gpu.log)
+    gpu.log.clear()
+    np.testing.assert_array_equal(session.run(x), nearest_x2(x))
+    assert gpu.log.index("cudaEventSynchronize") < gpu.log.index("cudaMemcpyAsync")
+    session.run(FakeCudaTensor(gpu, x))
+    gpu.log.clear()
+    session.close()
+    assert gpu.log.index("cudaEventSynchronize") < gpu.log.index("cudaFree")
+    assert gpu.events == set() and gpu.streams == set() and gpu.device == {}
+
+
+def test_unaligned_torch_views_are_copied_to_aligned_memory(trt_env, engine, fake_torch):
+    """TensorRT refuses tensor addresses that are not 256-byte aligned (set_tensor_address
+    returns False); a view such as ``big[1:3]`` is copied to aligned memory first."""
+    gpu = trt_env.gpu
+    x = np.random.default_rng(7).random((4, 3, 8, 10), dtype=np.float32)
+    big = FakeCudaTensor(gpu, x)
+    view = big[1:3]  # 3*8*10*4 = 960 bytes in
+    assert view.data_ptr() % ALIGNMENT
+    with TensorRTSession.open(engine) as session:
+        session.run(np.zeros((1, 3, 8, 10), np.float32))  # our own buffers are bound
+        np.testing.assert_array_equal(session.run(view).numpy(), nearest_x2(x[1:3]))
+        odd = FakeCudaTensor(gpu, x[:1], misalign=4)
+        np.testing.assert_array_equal(session.run(odd).numpy(), nearest_x2(x[:1]))
+        assert not trt_env.trt.errors  # no address was refused
+        assert gpu.log.count("torch.Tensor.clone") == 2
+        aligned = FakeCudaTensor(gpu, x[:1])
+        gpu.log.clear()
+        session.run(aligned)  # aligned: used in place, no copy
+        assert "torch.Tensor.clone" not in gpu.log
+
+
+def test_a_refused_tensor_address_is_an_error(trt_env, engine, monkeypatch):
+    with TensorRTSession.open(engine) as session:
+        context_class = type(session._context)
+        monkeypatch.setattr(context_class, "set_tensor_address", lambda self, name, ptr: False)
+        with pytest.raises(CudaError, match=r"TensorRT refused the address .* of tensor 'lr'"):
+            session.run(np.zeros((1, 3, 8, 8), np.float32))
+
+
+@pytest.mark.parametrize("failure", ["enqueue", "end-capture", "instantiate"])
+def test_failed_graph_capture_falls_back_to_plain_enqueue(trt_env, engine, failure):
+    """As trtexec does: the capture is ended, its graph destroyed, the CUDA error cleared;
+    the run returns its result, the shape runs without a graph from then on (one warning),
+    and another shape still tries its own capture."""
+    gpu = trt_env.gpu
+    if failure == "enqueue":  # TensorRT returns False inside the capture (invalidating it)
+        trt_env.trt.fail_in_capture = True
+    elif failure == "end-capture":
+        gpu.invalidate_capture = True
+    else:
+        gpu.fail_instantiate = True
+    rng = np.random.default_rng(8)
+    with (
+        TensorRTSession.open(engine, cuda_graph=True) as session,
+        warnings.catch_warnings(record=True) as record,
+    ):
+        warnings.simplefilter("always")
+        for _ in range(3):
+            x = rng.random((1, 3, 10, 12), dtype=np.float32)
+            np.testing.assert_array_equal(session.run(x), nearest_x2(x))
+        assert gpu.log.count("cudaStreamBeginCapture") == 1  # remembered for this shape
+        assert gpu.graph_launches == 0 and not gpu.graphs and not gpu.graph_execs
+        assert not gpu.capturing and gpu.last_error == 0  # error cleared
+        x = rng.random((1, 3, 9, 9), dtype=np.float32)
+        for _ in range(2):
+            np.testing.assert_array_equal(session.run(x), nearest_x2(x))
+        assert gpu.log.count("cudaStreamBeginCapture") == 2
+        assert "without a CUDA graph" in " ".join(session.info.notes)
+    runtime = [w for w in record if issubclass(w.category, RuntimeWarning)]
+    assert len(runtime) == 1, [str(w.message) for w in runtime]
+    assert "CUDA graph capture failed" in str(runtime[0].message)
+
+
+def test_data_dependent_output_shapes_are_refused(trt_env, engine):
+    """-1 output dims (a shape known only after running) are a foreign engine's: refused
+    when opening, never turned into negative buffer sizes."""
+    trt_env.trt.data_dependent_output = True
+    with pytest.raises(ModelLoadError, match=r"data-dependent output shape 1x3x-1x-1"):
+        TensorRTSession.open(engine)
+    sidecar_path(engine).unlink()
+    with pytest.raises(ModelLoadError, match="data-dependent"):
+        TensorRTSession.open(engine, verify=False)
+    assert trt_env.gpu.streams == set()
+
+
+@pytest.mark.parametrize("scale", [2.5, 7 / 3])
+def test_fractional_scale_without_sidecar(trt_env, tmp_path, scale):
+    """The probed output size is rounded: the scale is the one whose output_size reproduces
+    it (9 px at x2.5 -> 23 px, not 23/9)."""
+    onnx = write_tiny_onnx(tmp_path / "overnet_frac_fp16.onnx", scale=scale)
+    path = tmp_path / "frac.engine"
+    profile = Profile.parse("1x3x9x9", "1x3x16x16", "2x3x32x40")
+    build_with_sidecar(onnx, path, profile, BuildOptions(), rebuild=REBUILD, echo=lambda _: None)
+    sidecar_path(path).unlink()
+    with TensorRTSession.open(path, verify=False, scale=scale) as session:
+        assert session.info.scale == scale
+    with TensorRTSession.open(path, verify=False) as session:  # none asked: the simplest
+        assert session.info.scale == pytest.approx(scale, abs=1e-12)
+    with pytest.raises(InputError, match=r"built for x2\.(5|33333), not x3"):
+        TensorRTSession.open(path, verify=False, scale=3)
+
+
+def test_build_and_load_share_one_tensorrt_logger(trt_env, engine):
+    """TensorRT wants one logger per process: the build (fixture) and both loads use it."""
+    with TensorRTSession.open(engine), TensorRTSession.open(engine):
+        pass
+    assert len(trt_env.trt.loggers) == 1
+    assert {id(r.logger) for r in trt_env.trt.runtimes} == {id(trt_env.trt.loggers[0])}
 
 
 def test_ort_tensorrt_provider_options(tmp_path):
@@ -328,7 +531,7 @@ def test_ort_tensorrt_provider_options(tmp_path):
     assert options["trt_engine_cache_path"] == str(tmp_path / "cache")
     assert options["trt_timing_cache_path"] == str(tmp_path / "cache")
     assert options["trt_builder_optimization_level"] == 4
-    assert "trt_fp16_enable" not in options  # the ONNX is already FP16
+    assert "trt_fp16_enable" not in options  # no ONNX named: the provider's default (off)
     with pytest.raises(InputError, match="min <= opt <= max"):
         tensorrt_provider(tmp_path, min_shape="1x3x64x64", opt_shape="1x3x32x32")
     providers = ort_trt_providers(tmp_path / "cache")
@@ -338,6 +541,25 @@ def test_ort_tensorrt_provider_options(tmp_path):
     assert resolve_providers(providers, "cuda", available) == providers
     with pytest.raises(MissingDependencyError, match="onnxruntime-gpu"):
         resolve_providers(providers, "cuda", ["CPUExecutionProvider"])
+
+
+def test_ort_tensorrt_fp16_follows_the_onnx(tmp_path):
+    """The provider builds weakly typed networks: an FP16 ONNX needs trt_fp16_enable (else
+    TensorRT refuses its float16 layers), an FP32 one keeps FP32 (no silent FP16)."""
+    fp16 = write_tiny_onnx(tmp_path / "x2_fp16.onnx", precision="fp16")
+    fp32 = write_tiny_onnx(tmp_path / "x2.onnx", precision="fp32")
+    assert tensorrt_provider(tmp_path / "c", onnx=fp16)[1]["trt_fp16_enable"] is True
+    assert "trt_fp16_enable" not in tensorrt_provider(tmp_path / "c", onnx=fp32)[1]
+    providers = default_ort_trt_providers("cuda:1", tmp_path / "c", onnx=fp16)
+    assert providers[0][1]["trt_fp16_enable"] is True and providers[0][1]["device_id"] == 1
+    # providers made before the file was known get the flag from it
+    plain = default_ort_trt_providers("cuda", tmp_path / "c")
+    chosen = with_onnx_precision(plain, fp16)
+    assert chosen[0][1]["trt_fp16_enable"] is True and "trt_fp16_enable" not in plain[0][1]
+    assert "trt_fp16_enable" not in with_onnx_precision(plain, fp32)[0][1]
+    assert with_onnx_precision(["TensorrtExecutionProvider"], fp16) == ["TensorrtExecutionProvider"]
+    mine = [("TensorrtExecutionProvider", {"trt_fp16_enable": False})]  # the caller's word
+    assert with_onnx_precision(mine, fp16) == mine
 
 
 class FakeOrt:
@@ -401,9 +623,13 @@ def test_ort_trt_backend_name_uses_profile_and_caches(fake_ort, tmp_path):
         assert trt["trt_engine_cache_path"] == trt["trt_timing_cache_path"] == cache
         assert trt["trt_engine_cache_enable"] and trt["trt_timing_cache_enable"]
         assert trt["trt_profile_max_shapes"] == "lr:1x3x1080x1920"
+        assert trt["trt_fp16_enable"] is True  # the file is an FP16 export
         assert (tmp_path / "cache" / "ort-trt").is_dir()
         info = session.info
         assert (info.min_hw, info.max_hw, info.max_batch) == ((32, 32), (1080, 1920), 1)
+    fp32 = write_tiny_onnx(tmp_path / "overnet_x2_fp32.onnx", precision="fp32")
+    with open_session(fp32, "ort-trt", device="cuda"):
+        assert "trt_fp16_enable" not in fake_ort.sessions[-1].providers[0][1]
     profile = {"min_shape": "1x3x8x8", "opt_shape": "1x3x16x16", "max_shape": "2x3x24x32"}
     with open_session(
         onnx, "ort-trt", device="cuda:1", trt_cache_dir=tmp_path / "mine", trt_profile=profile

@@ -1,4 +1,4 @@
-"""ONNX -> strongly typed TensorRT network -> serialized engine (TensorRT 10.x and 11.x).
+"""ONNX -> strongly typed TensorRT network -> serialized engine (TensorRT 10.1+ and 11.x).
 
 Precision comes from the ONNX file (float16 tensors with FP32 Casts where needed): the
 network is strongly typed, the only mode TensorRT 11 has. Weak-typing switches
@@ -22,6 +22,7 @@ from overnet.errors import InputError, OverNetError
 from overnet.export.tensorrt.options import HARDWARE_COMPAT, BuildOptions
 from overnet.formats.onnx_metadata import INPUT_NAME
 from overnet.formats.profile import Profile
+from overnet.trt_logger import shared_logger
 
 
 class EngineBuildError(OverNetError):
@@ -40,10 +41,12 @@ def network_flags(trt: ModuleType) -> int:
 
 
 def describe_parser_error(error: Any) -> str:
-    """``node 'Conv_12' (Conv): <description>`` for one IParserError."""
+    """``node 'Conv_12' (Conv): <description>`` for one IParserError; ``node #12`` for an
+    unnamed node, ``no node`` for an error about the whole model (``node()`` is -1)."""
     name = error.node_name()
     operator = error.node_operator()
-    where = f"node '{name}'" if name else f"node #{error.node()}"
+    index = int(error.node())
+    where = f"node '{name}'" if name else (f"node #{index}" if index >= 0 else "no node")
     if operator:
         where += f" ({operator})"
     return f"{where}: {error.desc()}"
@@ -119,15 +122,11 @@ def save_timing_cache(config: Any, path: Path, echo: Callable[[str], None] = pri
         echo(f"  warning: TensorRT returned no timing cache; {path} not saved")
         return False
     try:
-        write_atomic(path, bytes(cache.serialize()))
+        write_bytes_atomic(path, bytes(cache.serialize()))
     except Exception as exc:  # best effort: a lost cache only makes the next build slower
         echo(f"  warning: could not save the timing cache {path}: {exc}")
         return False
     return True
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    write_bytes_atomic(path, data)
 
 
 def configure(
@@ -185,7 +184,7 @@ def build_engine(
     if not onnx.is_file():
         raise InputError(f"ONNX file {onnx} does not exist")
     start = time.perf_counter()
-    logger = trt.Logger(trt.Logger.WARNING)
+    logger = shared_logger(trt)  # one per process, shared with the engine loader
     builder = trt.Builder(logger)
     echo(f"  parsing {onnx.name} (strongly typed network)")
     network, parser = parse_onnx(trt, builder, logger, onnx)
@@ -210,7 +209,7 @@ def build_engine(
         )
     data = bytes(serialized)
     del parser  # kept alive until here: it owns the weights the network used
-    write_atomic(engine, data)
+    write_bytes_atomic(engine, data)
     saved = False
     if options.timing_cache is not None and cache is not None:
         saved = save_timing_cache(config, options.timing_cache, echo)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from overnet import __version__
+from overnet._atomic import remove_stale_temps
 from overnet.errors import InputError
 from overnet.export.tensorrt.build import BuildResult, build_engine, load_tensorrt
 from overnet.export.tensorrt.options import BuildOptions
@@ -17,6 +18,7 @@ from overnet.formats.digest import sha256_file
 from overnet.formats.onnx_metadata import INPUT_NAME, OUTPUT_NAME
 from overnet.formats.profile import Profile, engine_file_name, onnx_file_name
 from overnet.formats.sidecar import EngineSidecar, sidecar_path, write_sidecar
+from overnet.units import format_memory
 
 TIMING_CACHE_NAME = "overnet.timing-cache"
 
@@ -61,7 +63,7 @@ def rebuild_command(
         hi,
     ]
     if options.workspace is not None:
-        args += ["--workspace", f"{max(1, options.workspace >> 20)}M"]
+        args += ["--workspace", format_memory(options.workspace)]
     if options.opt_level is not None:
         args += ["--opt-level", str(options.opt_level)]
     if options.version_compatible:
@@ -178,6 +180,8 @@ def export_tensorrt(
     if existing and not overwrite:
         raise InputError(f"{', '.join(existing)} exist(s); pass --overwrite to replace")
     outdir.mkdir(parents=True, exist_ok=True)
+    for stale in remove_stale_temps(outdir):  # a killed earlier export left them
+        echo(f"removed stale temp file {stale} (left by an interrupted run)")
     rebuild = rebuild_command(weights, scales, profile, options, outdir)
     results = []
     for scale, onnx, engine in planned:

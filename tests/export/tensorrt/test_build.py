@@ -164,6 +164,16 @@ def test_parser_error_names_the_node(trt_env, tmp_path):
     assert not (tmp_path / "e.engine").exists()
 
 
+def test_parser_error_tied_to_no_node(trt_env, tmp_path):
+    """An error about the whole model (node() is -1) says so, not ``node #-1``."""
+    newer = write_tiny_onnx(tmp_path / "newer.onnx", opset=99)
+    with pytest.raises(EngineBuildError) as info:
+        build_engine(newer, tmp_path / "e.engine", PROFILE, echo=lambda _: None)
+    message = str(info.value)
+    assert "no node: Unsupported ONNX opset version 99" in message
+    assert "#-1" not in message
+
+
 def test_wrong_input_name_and_failed_build(trt_env, tmp_path):
     other = write_tiny_onnx(tmp_path / "other.onnx", input_name="inputs")
     with pytest.raises(EngineBuildError, match=r"inputs \['inputs'\].*one input 'lr'"):
@@ -176,8 +186,8 @@ def test_wrong_input_name_and_failed_build(trt_env, tmp_path):
 
 
 def test_same_cc_needs_the_enum_member(monkeypatch, tiny_onnx, tmp_path):
-    install(monkeypatch, 10, same_cc=False)
-    with pytest.raises(InputError, match="SAME_COMPUTE_CAPABILITY.*ampere"):
+    install(monkeypatch, 10, same_cc=False)  # claims 10.8, the release before the member
+    with pytest.raises(InputError, match=r"SAME_COMPUTE_CAPABILITY.*TensorRT 10\.8.*ampere"):
         build_engine(
             tiny_onnx,
             tmp_path / "e.engine",

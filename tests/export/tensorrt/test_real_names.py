@@ -41,7 +41,7 @@ from overnet.export.tensorrt.engine_export import build_with_sidecar
 from overnet.export.tensorrt.options import HARDWARE_COMPAT
 from overnet.runtime.tensorrt_backend import TensorRTSession
 from tests.fakes import fake_tensorrt
-from tests.fakes.fake_tensorrt import INSPECTION, REMOVED_IN_11
+from tests.fakes.fake_tensorrt import INSPECTION, REMOVED_IN_11, VERSIONS
 from tests.fakes.fixtures import install, write_tiny_onnx
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -53,6 +53,8 @@ SOURCES = (
     "overnet/export/tensorrt/*.py",
     "overnet/runtime/tensorrt_backend.py",
     "overnet/runtime/tensorrt_loader.py",
+    "overnet/runtime/tensorrt_torch.py",
+    "overnet/trt_logger.py",
     "overnet/runtime/ort_tensorrt.py",
     "overnet/export/trt_lint.py",
     "benchmarks/tensorrt_gpu.py",
@@ -71,7 +73,7 @@ GONE_IN_11 = (
     *REMOVED_IN_11,  # Builder.platform_has_fast_fp16, ICudaEngine.device_memory_size
 )
 #: names overnet reaches only through a guard, because a TensorRT it supports (the tensorrt
-#: extra allows >=10.0) may lack them; with the first 10.x whose bindings have them (read
+#: extra allows >=10.1) may lack them; with the first 10.x whose bindings have them (read
 #: from older 10.x wheels with extract_names.py; not committed)
 GUARDED = {
     # build.configure: getattr(trt.HardwareCompatibilityLevel, member, None), then an
@@ -139,6 +141,35 @@ def test_the_lists_show_what_11_removed():
     assert not {"FP16", "EXPLICIT_BATCH", "platform_has_fast_fp16"} & eleven
     assert {"HALF", "DataType.HALF", "STRONGLY_TYPED"} <= ten & eleven
     assert "kSTRONGLY_TYPED" not in ten | eleven  # C++ spellings are not Python names
+
+
+def test_names_stored_inside_longer_strings_are_found():
+    """The linker keeps a name that is the tail of a longer string only inside it
+    (``num_errors`` in ``get_num_errors``, ``serialize`` in ``plugins_to_serialize``), so
+    an exact match of ``strings`` output misses them; extract_names.py reads the strings the
+    code loads (a load may point into a longer string), so they are listed, while a removed
+    name is still absent."""
+    for major in MAJORS:
+        assert {"num_errors", "serialize", "OnnxParser.num_errors"} <= real_names(major)
+        assert "ITimingCache.serialize" in real_names(major)
+    assert "BuilderFlag.FP16" in real_names(10)
+    assert "BuilderFlag.FP16" not in real_names(11)
+    assert missing({"BuilderFlag.FP16", "num_errors"}, 11) == ["BuilderFlag.FP16"]
+
+
+def _list_version(major: int) -> str:
+    header = (NAMES / f"tensorrt-{major}.txt").read_text().splitlines()[0]
+    found = re.search(r": TensorRT ([0-9.]+),", header)
+    assert found, header
+    return found.group(1)
+
+
+@pytest.mark.parametrize("major", MAJORS)
+def test_each_double_claims_the_release_of_its_list(monkeypatch, major):
+    """The double offers a release's names (checked below against its list), so it claims
+    that release: ``trt.__version__`` is the wheel version in the list's header."""
+    assert VERSIONS[major] == _list_version(major)
+    assert install(monkeypatch, major).trt.module.__version__ == _list_version(major)
 
 
 def test_a_made_up_name_is_reported_missing(monkeypatch):
