@@ -12,6 +12,8 @@ import numpy as np
 from overnet.errors import InputError, SessionClosedError
 
 PRECISIONS = ("fp32", "fp16", "bf16")
+#: what ``precision=`` accepts: a precision, or "auto" (overnet.runtime.precision)
+PRECISION_CHOICES = ("auto", *PRECISIONS)
 
 
 @dataclass

@@ -174,4 +174,32 @@ def open_session(
     if not status.available:
         raise MissingDependencyError(unavailable_message(spec.name))
     check_backend_can_load(source, spec)
+    if options.get("precision") == "auto":
+        return _open_auto_precision(spec, source, options)
     return spec.factory(source, options)
+
+
+def _open_auto_precision(spec: BackendSpec, source: ModelSource, options: dict[str, Any]):
+    """The first candidate precision the backend opens (overnet.runtime.precision); the
+    choice and the reason go into ``info.notes``."""
+    from overnet.runtime.precision import AUTO_BOUND_DB, auto_candidates
+
+    candidates = auto_candidates(spec, options.get("device", "cpu"), source)
+    refused: list[str] = []
+    for index, (precision, why) in enumerate(candidates):
+        attempt = {k: v for k, v in options.items() if k != "precision"}
+        if precision is not None:
+            attempt["precision"] = precision
+        try:
+            session = spec.factory(source, attempt)
+        except InputError as exc:  # e.g. OpenVINO reports no BF16 on this CPU
+            if index == len(candidates) - 1:
+                raise
+            refused.append(f"{precision} refused: {exc}")
+            continue
+        note = f"precision auto: {session.info.precision} ({why}"
+        if session.info.precision != "fp32":
+            note += f"; output >= {AUTO_BOUND_DB:g} dB PSNR against fp32"
+        session.info.notes.insert(0, "; ".join([note + ")", *refused]))
+        return session
+    raise AssertionError("auto_candidates always ends with fp32")  # pragma: no cover

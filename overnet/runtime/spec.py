@@ -51,7 +51,8 @@ class BackendSpec:
     ("cpu"/"cuda", lower first; absent = never chosen automatically there); ``memory``:
     working memory per input pixel for tiling (measured: see ``overnet.runtime.memory``);
     ``factory(source, options)`` opens a session; ``also_needs``: further (module, extra)
-    pairs the backend cannot run without.
+    pairs the backend cannot run without; ``fast_precisions``: what ``precision="auto"``
+    may pick per device type.
     """
 
     name: str
@@ -66,6 +67,9 @@ class BackendSpec:
     rank: Mapping[str, int] = field(default_factory=dict)
     also_needs: tuple[tuple[str, str], ...] = ()
     summary: str = ""
+    #: precisions faster than fp32 that the backend runs natively, per device type, in
+    #: the order ``precision="auto"`` tries them (see overnet.runtime.precision)
+    fast_precisions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def accepted_options(self) -> frozenset[str]:
