@@ -1,4 +1,8 @@
-"""`overnet upscale`: image files, folders or globs through ``overnet.runtime``."""
+"""`overnet upscale`: image and video files, folders or globs through ``overnet.runtime``.
+
+Images go through :mod:`overnet.runtime.batch`, videos through :mod:`overnet.video`
+(told apart by content); one failed file does not stop the others.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from overnet.cli.options import (
     tile_option,
     upscaler_options,
 )
+from overnet.cli.video_options import frame_progress, video_options
 
 _model = stack(
     click.option(
@@ -80,8 +85,11 @@ _files = stack(
 @_model
 @tile_option("from --max-memory, the whole image when it fits")
 @upscaler_options()
-@click.option("--batch", "tile_batch", type=int, default=None, help="Tiles per run.")
+@click.option(
+    "--batch", "tile_batch", type=int, default=None, help="Tiles (or whole video frames) per run."
+)
 @_files
+@video_options()
 @click.option("--threads", type=int, default=None, help="CPU threads (default: all cores).")
 @progress_option()
 def upscale(
@@ -103,41 +111,99 @@ def upscale(
     recursive: bool,
     overwrite: bool,
     max_pixels: float,
+    codec: str,
+    crf: int | None,
+    preset: str | None,
+    pix_fmt: str | None,
+    video_format: str | None,
+    max_frames: int | None,
+    start: float,
+    duration: float | None,
+    strict: bool,
     threads: int | None,
     progress: bool,
 ) -> None:
-    """Upscale image files, folders or globs into OUTDIR (resumes: existing outputs are kept)."""
+    """Upscale image and video files, folders or globs into OUTDIR (resumes: existing
+    outputs are kept). Videos (.mp4 .mkv .mov .webm .avi .m4v, told by content) keep
+    their audio, subtitles, timing and metadata; see the video options below."""
     from overnet.errors import InputError
-    from overnet.imaging.files import expand_inputs
     from overnet.runtime import open_session
     from overnet.runtime.batch import upscale_files
     from overnet.runtime.upscaler import Upscaler
+    from overnet.video.decode import Trim
+    from overnet.video.encode import EncodeOptions
+    from overnet.video.files import split_inputs, upscale_video_files
 
     if (model is None) == (weights is None):
         raise InputError("give exactly one of --model (exported file) or --weights (checkpoint)")
-    files, problems = expand_inputs(list(inputs), recursive, exclude=out_dir)
-    if not files:
-        raise InputError("no input images: " + "; ".join(problems))
+    images, videos, problems = split_inputs(list(inputs), recursive, exclude=out_dir)
+    if not images and not videos:
+        raise InputError("no input images or videos: " + "; ".join(problems))
+    encode = EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt)
+    trim = Trim(start=start, duration=duration, frames=max_frames)
+    if videos:
+        _check_video_options(encode, video_format)
     session = open_session(
         model or weights, backend, device=device, precision=precision, scale=scale, threads=threads
     )
-    with session:
-        upscaler = Upscaler(
-            session, tile=tile, overlap=overlap, max_memory=max_memory, batch=tile_batch
-        )
-        click.echo(f"{len(files)} image(s) with {session.info.describe()}", err=True)
-        report = upscale_files(
-            files,
-            out_dir,
-            upscaler,
-            fmt=fmt,
-            suffix=suffix,
-            overwrite=overwrite,
-            max_pixels=int(max_pixels),
-            quality=quality,
-            progress=progress,
-        )
-    report.problems = problems
-    click.echo(report.summary())
-    if not report.ok:
+    ok = not problems
+    try:
+        with session:
+            upscaler = Upscaler(
+                session, tile=tile, overlap=overlap, max_memory=max_memory, batch=tile_batch
+            )
+            click.echo(
+                f"{len(images)} image(s), {len(videos)} video(s) with {session.info.describe()}",
+                err=True,
+            )
+            if images:
+                report = upscale_files(
+                    images,
+                    out_dir,
+                    upscaler,
+                    fmt=fmt,
+                    suffix=suffix,
+                    overwrite=overwrite,
+                    max_pixels=int(max_pixels),
+                    quality=quality,
+                    progress=progress,
+                )
+                report.problems, problems = problems, []
+                click.echo(report.summary())
+                ok = ok and report.ok
+            if videos:
+                video_report = upscale_video_files(
+                    videos,
+                    out_dir,
+                    upscaler,
+                    encode,
+                    fmt=video_format,
+                    suffix=suffix,
+                    overwrite=overwrite,
+                    trim=trim,
+                    strict=strict,
+                    progress=frame_progress(progress),
+                    inputs={item.path.resolve() for item in images},
+                )
+                click.echo(video_report.summary())
+                ok = ok and video_report.ok
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: the file in progress was not written", err=True)
+        sys.exit(130)
+    for problem in problems:
+        click.echo(f"  input: {problem}")
+    if not ok:
         sys.exit(1)
+
+
+def _check_video_options(encode, video_format: str | None) -> None:
+    """Refuse an unknown codec, a pixel format or option it does not take, or a container
+    that cannot hold it, before any file is read (when PyAV is installed; without it each
+    video fails with the install hint and images go on)."""
+    from overnet._optional import available
+    from overnet.video.encode import choose_suffix, plan_encoding
+
+    if available("av"):
+        plan_encoding(encode, "yuv420p", 8)
+        if video_format:
+            choose_suffix(".mkv", video_format, encode.codec)

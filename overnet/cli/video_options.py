@@ -1,0 +1,109 @@
+"""`overnet upscale`'s video options, their time syntax, and the per-video progress bar."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from overnet.cli.library import LibraryChoice, constant
+from overnet.cli.options import Decorator, stack
+
+_CLOCK = re.compile(r"(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)")
+
+
+class TimeType(click.ParamType):
+    """Seconds (``12.5``) or a clock time (``1:02:03.5``, ``02:03``) -> seconds."""
+
+    name = "time"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None):
+        if isinstance(value, float):
+            return value
+        text = str(value).strip()
+        match = _CLOCK.fullmatch(text)
+        try:
+            seconds = (
+                int(match.group(1) or 0) * 3600 + int(match.group(2)) * 60 + float(match.group(3))
+                if match
+                else float(text)
+            )
+        except ValueError:
+            self.fail(f"expected seconds (12.5) or [HH:]MM:SS[.ms], got {value!r}", param, ctx)
+        if seconds < 0:
+            self.fail(f"a time must be >= 0, got {value!r}", param, ctx)
+        return seconds
+
+
+TIME = TimeType()
+
+
+def video_options() -> Decorator:
+    """Encoding, container, trimming and damage options for video inputs."""
+    return stack(
+        click.option(
+            "--codec",
+            default=constant("overnet.video.encode", "DEFAULT_CODEC"),
+            help="Video encoder: libx264, libx265, libsvtav1, libvpx-vp9, prores, ffv1 "
+            "(lossless), or a hardware encoder present here (h264_nvenc, hevc_qsv, ...).",
+        ),
+        click.option(
+            "--crf",
+            type=click.IntRange(0, 63),
+            default=None,
+            help="Constant quality (lower is better); default per codec: x264 18, x265 20, "
+            "svt-av1 30, vp9 31.",
+        ),
+        click.option(
+            "--preset",
+            default=None,
+            help="Encoder speed preset (x264/x265: medium; svt-av1: 8; vp9 cpu-used: 4; "
+            "prores profile: hq).",
+        ),
+        click.option(
+            "--pix-fmt",
+            default=None,
+            help="Output pixel format (default: the input's when the codec takes it, so "
+            "10-bit stays 10-bit). rgb24/rgb48le ask for lossless RGB (e.g. with ffv1).",
+        ),
+        click.option(
+            "--video-format",
+            type=LibraryChoice("overnet.video.encode", "VIDEO_FORMATS"),
+            default=None,
+            help="Output container (default: the input's; mkv when it cannot hold --codec).",
+        ),
+        click.option(
+            "--frames",
+            "max_frames",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Upscale at most N frames of each video (a preview).",
+        ),
+        click.option(
+            "--start", type=TIME, default=0.0, help="Start at this time: seconds or HH:MM:SS."
+        ),
+        click.option(
+            "--duration", type=TIME, default=None, help="Upscale this long: seconds or HH:MM:SS."
+        ),
+        click.option(
+            "--strict",
+            is_flag=True,
+            help="Fail a video with damaged or missing frames (default: count them, go on).",
+        ),
+    )
+
+
+def frame_progress(enabled: bool) -> Callable[[str, int | None], Any] | None:
+    """A factory of per-video tqdm bars (frames, fps, ETA); None when disabled."""
+    if not enabled:
+        return None
+
+    def open_bar(name: str, total: int | None):
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit="frame", desc=name[-30:], dynamic_ncols=True, leave=True)
+        return bar.update, bar.close
+
+    return open_bar

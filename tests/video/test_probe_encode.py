@@ -1,0 +1,100 @@
+"""Telling videos by content, reading their facts, and the encoding choices."""
+
+from __future__ import annotations
+
+import pytest
+
+from overnet.errors import InputError
+from overnet.video.encode import (
+    EncodeOptions,
+    choose_pix_fmt,
+    choose_suffix,
+    encoder_options,
+    plan_encoding,
+)
+from overnet.video.probe import is_video_file, probe_video, sniff_container, video_suffix
+from tests.video.clips import Clip, make_clip
+
+pytest.importorskip("av")
+
+
+def test_videos_are_told_by_content(tmp_path):
+    clip = make_clip(tmp_path / "clip.mp4")
+    disguised = tmp_path / "holiday.png"
+    disguised.write_bytes(clip.read_bytes())
+    mkv = make_clip(tmp_path / "clip.mkv", Clip(audio=False))
+    webm = make_clip(tmp_path / "clip.webm", Clip(codec="libvpx-vp9", audio=False))
+    assert sniff_container(clip) == "mp4" and sniff_container(disguised) == "mp4"
+    assert sniff_container(mkv) == "matroska" and sniff_container(webm) == "webm"
+    assert is_video_file(disguised) and video_suffix(disguised) == ".mp4"
+    image = tmp_path / "real.png"
+    from PIL import Image
+
+    Image.new("RGB", (4, 4)).save(image)
+    assert sniff_container(image) is None and not is_video_file(image)
+    heic = tmp_path / "photo.heic"
+    heic.write_bytes(b"\0\0\0\x18ftypheic" + b"\0" * 40)
+    assert not is_video_file(heic)  # an ISO-BMFF still image is not a video
+    assert is_video_file(tmp_path / "missing.mkv")  # by name: opening it says what is wrong
+
+
+def test_probe_reads_the_facts(tmp_path):
+    facts = probe_video(
+        make_clip(tmp_path / "c.mp4", Clip(width=321, height=181, frames=7, pix_fmt="yuv444p"))
+    )
+    assert (facts.width, facts.height, facts.frames) == (321, 181, 7)
+    assert facts.codec == "h264" and facts.pix_fmt == "yuv444p" and facts.bits == 8
+    assert facts.rate == 25 and facts.estimated_frames() == 7
+    assert facts.others == ["#1 audio aac"]
+    deep = probe_video(make_clip(tmp_path / "d.mkv", Clip(pix_fmt="yuv420p10le", audio=False)))
+    assert deep.bits == 10 and deep.pix_fmt == "yuv420p10le"
+
+
+@pytest.mark.parametrize(
+    ("codec", "input_fmt", "bits", "requested", "expected"),
+    [
+        ("libx264", "yuv420p", 8, None, "yuv420p"),
+        ("libx264", "yuv420p10le", 10, None, "yuv420p10le"),  # 10-bit stays 10-bit
+        ("libx265", "yuv420p10le", 10, None, "yuv420p10le"),
+        ("libsvtav1", "yuv444p", 8, None, "yuv420p"),  # not taken: the codec's default
+        ("prores_ks", "yuv420p", 8, None, "yuv422p10le"),
+        ("ffv1", "yuv420p", 8, "rgb24", "bgr0"),  # lossless RGB at the same depth
+        ("ffv1", "yuv420p10le", 10, "rgb48le", "rgb48le"),
+        ("libx264", "yuv420p", 8, "yuv444p", "yuv444p"),
+    ],
+)
+def test_pixel_format_choice(codec, input_fmt, bits, requested, expected):
+    assert choose_pix_fmt(codec, input_fmt, bits, requested)[0] == expected
+
+
+def test_eight_bit_only_codecs_say_so():
+    fmt, note = choose_pix_fmt("libvpx-vp9", "yuv420p10le", 10, None)
+    assert fmt == "yuv420p" and "8 bits" in note
+    assert plan_encoding(EncodeOptions(codec="libvpx-vp9"), "yuv420p10le", 10).deep is False
+    assert plan_encoding(EncodeOptions(), "yuv420p10le", 10).deep is True
+
+
+def test_encoder_options_and_refusals():
+    assert encoder_options("libx264", None, None) == {"crf": "18", "preset": "medium"}
+    assert encoder_options("libx265", 24, "slow")["crf"] == "24"
+    assert encoder_options("libvpx-vp9", 30, None) == {"b": "0", "crf": "30", "cpu-used": "4"}
+    with pytest.raises(InputError, match="--crf does not apply to ffv1"):
+        encoder_options("ffv1", 10, None)
+    with pytest.raises(InputError, match="no encoder 'libnothing'"):
+        plan_encoding(EncodeOptions(codec="libnothing"), "yuv420p", 8)
+    with pytest.raises(InputError, match="not a video encoder"):
+        plan_encoding(EncodeOptions(codec="aac"), "yuv420p", 8)
+    with pytest.raises(InputError, match="cannot encode --pix-fmt rgb48le"):
+        plan_encoding(EncodeOptions(pix_fmt="rgb48le"), "yuv420p", 8)
+
+
+def test_container_choice():
+    assert choose_suffix(".mp4", None, "libx264") == (".mp4", "")
+    suffix, note = choose_suffix(".webm", None, "libx264")  # webm takes VP9/AV1 only
+    assert suffix == ".mkv" and "cannot hold libx264" in note
+    assert choose_suffix(".mp4", None, "prores_ks")[0] == ".mkv"
+    assert choose_suffix(".mkv", "mov", "prores_ks") == (".mov", "")
+    with pytest.raises(InputError, match="containers that can: .*mkv"):
+        choose_suffix(".mp4", "webm", "libx264")
+    with pytest.raises(InputError, match="unknown video format"):
+        choose_suffix(".mp4", "flv", "libx264")
