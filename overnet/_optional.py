@@ -21,6 +21,10 @@ _EXTRA_FOR = {
     "tensorrt": "tensorrt",
     "cuda": "gpu",
     "matplotlib": "plot",
+    "nncf": "int8",
+    "ray": "serve",
+    "tritonclient": "triton",
+    "av": "video",
 }
 
 # extra -> a package index its packages come from besides PyPI (TensorRT's libraries are
