@@ -75,3 +75,21 @@ def test_files_keep_their_own_precision(x2_onnx, bf16_cpu):
 def test_this_machines_flags_are_read():
     flags = precision.cpu_flags()
     assert not flags or "fpu" in flags or "avx2" in flags or "sse2" in flags
+
+
+def test_upscale_defaults_to_auto_and_says_what_it_chose(x2_weights, tmp_path, bf16_cpu):
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from overnet.cli import main
+
+    Image.new("RGB", (20, 14), (10, 200, 90)).save(tmp_path / "in.png")
+    args = ["upscale", str(tmp_path / "in.png"), "--weights", str(x2_weights), "--no-progress"]
+    auto = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "a"), "--backend", "torch"])
+    assert auto.exit_code == 0, auto.output
+    assert "precision auto: bf16 (this CPU has avx512_bf16" in auto.output
+    exact = CliRunner().invoke(
+        main, [*args, "-o", str(tmp_path / "b"), "--backend", "torch", "--precision", "fp32"]
+    )
+    assert exact.exit_code == 0 and "precision auto" not in exact.output
+    assert "torch on CPU (fp32" in exact.output
