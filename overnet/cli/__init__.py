@@ -18,6 +18,7 @@ from overnet.cli.errors import OverNetGroup
 from overnet.cli.eval import eval_
 from overnet.cli.export import export
 from overnet.cli.info import info
+from overnet.cli.serve import serve
 from overnet.cli.train import train
 from overnet.cli.upscale import upscale
 from overnet.cli.weights import weights
@@ -37,7 +38,7 @@ def main() -> None:
     """
 
 
-for _command in (info, demo, eval_, export, check, train, bench, upscale, weights):
+for _command in (info, demo, eval_, export, check, train, bench, upscale, serve, weights):
     main.add_command(_command)
 
 __all__ = ["main"]

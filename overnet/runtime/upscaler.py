@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -202,6 +204,25 @@ class Upscaler:
         if split.alpha is not None:
             alpha = _resize_plane(split.alpha, rgb.shape[0], rgb.shape[1])
         return merge_pil(split, rgb, alpha) if is_pil else merge_array(split, rgb, alpha)
+
+    def upscale_with(self, image: Any, run: Callable[[np.ndarray], np.ndarray]) -> Any:
+        """``upscale``, with every group of equal-shape tiles (an Nx3xhxw float32 batch,
+        already padded to the model's minimum size) run by ``run`` instead of
+        ``session.run``. Planning, padding, blending, modes and alpha are ``upscale``'s
+        own, so the result is the same whenever ``run`` returns what ``session.run``
+        would: ``overnet.serve`` passes a batcher that runs tiles of concurrent requests
+        together. Safe to call from several threads at once."""
+        view = copy.copy(self)
+        view.session = _RunThrough(self.session, run)  # type: ignore[assignment]
+        return view.upscale(image)
+
+
+class _RunThrough:
+    """A session's ``info`` with another ``run`` (what ``Upscaler.upscale_with`` uses)."""
+
+    def __init__(self, session: Session, run: Callable[[np.ndarray], np.ndarray]) -> None:
+        self.info = session.info
+        self.run = run
 
 
 def _balanced_side(length: int, max_side: int, overlap: int) -> int:

@@ -27,6 +27,7 @@ MINIMAL_ARGS = {
     "eval": ["--weights", "w.pth", "--data", "d"],
     "export": ["--weights", "w.pth", "-o", "x.onnx"],
     "info": [],
+    "serve": ["{model}"],
     "train": ["--data", "d"],
     "upscale": ["in.png", "-o", "out"],
     "weights": ["list"],

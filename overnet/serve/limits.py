@@ -1,0 +1,166 @@
+"""Request checks of the upscale service: each refusal is a status code, a kind (the
+label it is counted under in the metrics) and a message, sent as a JSON body.
+
+No Ray or HTTP framework here: the checks take bytes, header values and query mappings.
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import math
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from overnet.errors import OverNetError
+from overnet.serve.config import Limits
+
+#: kind of refusal -> HTTP status
+STATUS = {
+    "bad_request": 400,
+    "unauthorized": 401,
+    "not_found": 404,
+    "method_not_allowed": 405,
+    "body_too_large": 413,
+    "too_many_pixels": 413,
+    "unsupported_media": 415,
+    "internal": 500,
+    "queue_full": 503,
+    "not_ready": 503,
+    "timeout": 504,
+}
+#: image formats the service decodes (Pillow's names); what `overnet upscale` reads
+ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP")
+#: query parameters of POST /v1/upscale
+PARAMETERS = ("scale", "format", "quality", "timeout")
+
+
+class ServeError(OverNetError):
+    """A request the service refuses: ``status``, ``kind``, message and extra headers."""
+
+    def __init__(self, kind: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.status = STATUS[kind]
+        self.message = message
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"status": self.status, "kind": self.kind, "message": self.message}}
+
+
+@dataclass(frozen=True)
+class UpscaleParams:
+    fmt: str | None  # None: the input's format (PNG when it cannot be written)
+    quality: int
+    timeout_s: float
+
+
+def _default_quality() -> int:
+    from overnet.imaging.files import save_image
+
+    return inspect.signature(save_image).parameters["quality"].default
+
+
+def parse_params(query: Mapping[str, str], scale: float, limits: Limits) -> UpscaleParams:
+    """``scale`` (must be the served one), ``format``, ``quality``, ``timeout`` -> 400s."""
+    from overnet.imaging.files import OUTPUT_FORMATS
+
+    unknown = sorted(set(query) - set(PARAMETERS))
+    if unknown:
+        raise ServeError(
+            "bad_request",
+            f"unknown query parameter(s) {', '.join(unknown)}; expected {', '.join(PARAMETERS)}",
+        )
+    if "scale" in query:
+        asked = _number(query, "scale", float)
+        if asked != scale:
+            raise ServeError(
+                "bad_request",
+                f"this service upscales x{scale:g}, got scale={query['scale']}; run one "
+                "`overnet serve` per scale",
+            )
+    fmt = query.get("format")
+    if fmt is not None and fmt not in OUTPUT_FORMATS:
+        raise ServeError(
+            "bad_request", f"format must be one of {', '.join(OUTPUT_FORMATS)}, got {fmt!r}"
+        )
+    quality = _number(query, "quality", int) if "quality" in query else _default_quality()
+    if not 1 <= quality <= 100:
+        raise ServeError("bad_request", f"quality must be in 1..100, got {quality}")
+    timeout = _number(query, "timeout", float) if "timeout" in query else limits.timeout_s
+    if not 0 < timeout <= limits.timeout_s:
+        raise ServeError(
+            "bad_request",
+            f"timeout must be > 0 and at most the server's {limits.timeout_s:g} s, got "
+            f"{query['timeout']}",
+        )
+    return UpscaleParams(fmt, quality, timeout)
+
+
+def _number(query: Mapping[str, str], name: str, kind: type) -> Any:
+    text = query[name]
+    try:
+        value = kind(text)
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        raise ServeError("bad_request", f"{name} must be {what}, got {text!r}") from None
+    if not math.isfinite(value):
+        raise ServeError("bad_request", f"{name} must be finite, got {text!r}")
+    return value
+
+
+def check_length(header: str | None, limits: Limits) -> None:
+    """The Content-Length header against the body limit, before reading the body."""
+    if header is None:
+        return
+    try:
+        length = int(header)
+    except ValueError:
+        raise ServeError(
+            "bad_request", f"Content-Length must be an integer, got {header!r}"
+        ) from None
+    if length > limits.max_body_bytes:
+        raise body_too_large(limits)
+
+
+def body_too_large(limits: Limits) -> ServeError:
+    return ServeError(
+        "body_too_large",
+        f"the body is larger than this service's {limits.max_body_bytes / 1e6:g} MB limit",
+    )
+
+
+def probe_image(body: bytes, limits: Limits) -> tuple[str, int, int]:
+    """(Pillow format, width, height) from the header alone: 415 for what is not an
+    accepted image, 413 above the pixel limit (before any decoding)."""
+    from PIL import Image
+
+    if not body:
+        raise ServeError("unsupported_media", "the body is empty; send an image file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(body)) as probe:
+                fmt, (width, height) = probe.format, probe.size
+    except Image.DecompressionBombError as exc:
+        raise ServeError("too_many_pixels", f"refused before decoding: {exc}") from None
+    except Exception:
+        raise ServeError(
+            "unsupported_media",
+            f"the body is not an image Pillow can read; send {', '.join(ACCEPTED_FORMATS)}",
+        ) from None
+    if fmt not in ACCEPTED_FORMATS:
+        raise ServeError(
+            "unsupported_media",
+            f"{fmt} images are not accepted; send {', '.join(ACCEPTED_FORMATS)}",
+        )
+    if width * height > limits.max_pixels:
+        raise ServeError(
+            "too_many_pixels",
+            f"{width}x{height} ({width * height / 1e6:.3g} MP) is above this service's "
+            f"{limits.max_pixels / 1e6:.3g} MP limit",
+        )
+    return fmt, width, height

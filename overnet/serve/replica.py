@@ -1,0 +1,210 @@
+"""One replica of the upscale service, without Ray: a session, the Upscaler's tiling,
+admission, deadlines and the bridge from request threads to the tile batcher.
+
+A request is decoded, upscaled and encoded in a worker thread (``images.process``), so
+the replica's event loop stays free to admit requests and to form batches. Each group of
+tiles the Upscaler would run is handed to the event loop, every tile is submitted to the
+batcher (``submit``: Ray Serve's ``@serve.batch`` method in ``app.py``), and the thread
+waits for the outputs. ``run_batch`` runs the tiles of one batch, whichever requests
+they came from, with one ``session.run`` per tile shape (one run: every tile of an
+image at least a tile in size has the tile's shape) on a single inference thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import math
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from overnet.runtime import Session, Upscaler, open_session
+from overnet.serve.config import ServiceConfig
+from overnet.serve.images import Encoded, process
+from overnet.serve.limits import ServeError, parse_params
+from overnet.serve.metrics import Stats
+
+#: the largest tile a default (budget-derived) plan picks: bigger tiles batch less often
+MAX_DEFAULT_TILE = 512
+Submit = Callable[[np.ndarray, str], Awaitable[np.ndarray]]
+
+
+class _Expired(Exception):
+    """The request's deadline passed while its tiles were waiting or running."""
+
+
+def open_replica_session(config: ServiceConfig) -> Session:
+    return open_session(
+        config.model,
+        config.backend,
+        device=config.device,
+        precision=config.precision,
+        scale=config.scale,
+        threads=config.threads,
+    )
+
+
+def default_tile(session: Session, config: ServiceConfig) -> int:
+    """The tile the Upscaler would pick for a large image with ``max_batch`` tiles per run
+    within ``max_memory`` (and within the backend's profile), at most MAX_DEFAULT_TILE."""
+    planner = Upscaler(
+        session, overlap=config.overlap, max_memory=config.max_memory, batch=config.max_batch
+    )
+    plan = planner.plan(4096, 4096)
+    return min(plan.tile_h, plan.tile_w, MAX_DEFAULT_TILE)
+
+
+def run_grouped(run: Callable[[np.ndarray], np.ndarray], tiles: list[np.ndarray]) -> list:
+    """Outputs of ``tiles`` in order, with one ``run`` per distinct tile shape."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, tile in enumerate(tiles):
+        groups.setdefault(tile.shape, []).append(i)
+    outputs: list[Any] = [None] * len(tiles)
+    for members in groups.values():
+        result = run(np.stack([tiles[i] for i in members]))
+        for i, out in zip(members, result, strict=True):
+            outputs[i] = out
+    return outputs
+
+
+class Replica:
+    """What one replica serves; ``Replica.open`` loads and warms it up."""
+
+    def __init__(self, config: ServiceConfig, session: Session, tile: int) -> None:
+        self.config = config
+        self.session = session
+        self.tile = tile
+        self.upscaler = Upscaler(
+            session,
+            tile=tile,
+            overlap=config.overlap,
+            max_memory=config.max_memory,
+            batch=config.max_batch,
+        )
+        self.stats = Stats()
+        self.ready = False
+        self.recent_s = 1.0  # smoothed request latency, for Retry-After
+        self._inference = concurrent.futures.ThreadPoolExecutor(1, "overnet-infer")
+        self._requests = concurrent.futures.ThreadPoolExecutor(
+            config.limits.max_queue, "overnet-request"
+        )
+
+    @classmethod
+    def open(cls, config: ServiceConfig) -> Replica:
+        session = open_replica_session(config)
+        replica = cls(config, session, config.tile or default_tile(session, config))
+        replica.warm_up()
+        return replica
+
+    def warm_up(self) -> None:
+        """One inference at the tile size; the replica reports ready only after it."""
+        self.upscaler.upscale_array(np.zeros((1, 3, self.tile, self.tile), np.float32))
+        self.ready = True
+
+    def close(self) -> None:
+        self.ready = False
+        self._requests.shutdown(wait=False, cancel_futures=True)
+        self._inference.shutdown(wait=False, cancel_futures=True)
+        self.session.close()
+
+    # -- answers ---------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """The entry of ``GET /v1/models``."""
+        info, config = self.session.info, self.config
+        limits = config.limits
+        return {
+            "name": config.model_name,
+            "scale": info.scale,
+            "upscale": info.upscale,
+            "backend": info.backend,
+            "device": info.device,
+            "precision": info.precision,
+            "tile": self.tile,
+            "overlap": config.overlap,
+            "max_batch": config.max_batch,
+            "max_wait_ms": config.max_wait_ms,
+            "limits": {
+                "max_body_bytes": limits.max_body_bytes,
+                "max_pixels": limits.max_pixels,
+                "timeout_s": limits.timeout_s,
+                "max_queue": limits.max_queue,
+            },
+        }
+
+    def headers(self, encoded: Encoded, seconds: float) -> dict[str, str]:
+        info = self.session.info
+        return {
+            "X-OverNet-Model": self.config.model_name,
+            "X-OverNet-Backend": info.backend,
+            "X-OverNet-Precision": info.precision,
+            "X-OverNet-Scale": f"{info.scale:g}",
+            "X-OverNet-Size": f"{encoded.width}x{encoded.height}",
+            "X-OverNet-Tiles": str(encoded.tiles),
+            "X-OverNet-Seconds": f"{seconds:.4f}",
+            "Server-Timing": f"upscale;dur={seconds * 1e3:.1f}",
+        }
+
+    # -- requests --------------------------------------------------------------------
+    def admit(self) -> None:
+        """Count one more upscale request in flight, or refuse it (503, Retry-After)."""
+        if not self.ready:
+            raise ServeError("not_ready", "the replica is not ready", {"Retry-After": "1"})
+        if self.stats.in_flight >= self.config.limits.max_queue:
+            wait = max(1, math.ceil(self.recent_s))
+            raise ServeError(
+                "queue_full",
+                f"this replica already holds {self.config.limits.max_queue} requests; retry "
+                f"in {wait} s",
+                {"Retry-After": str(wait)},
+            )
+        self.stats.in_flight += 1
+
+    def release(self, seconds: float) -> None:
+        self.stats.in_flight -= 1
+        self.recent_s = 0.8 * self.recent_s + 0.2 * seconds
+
+    async def upscale(self, body: bytes, query: Mapping[str, str], submit: Submit) -> Encoded:
+        """Decode, tile, batch, blend, encode; ServeError for every refusal (504 when the
+        deadline passes: the worker thread stops at its next tile group)."""
+        params = parse_params(query, self.session.info.scale, self.config.limits)
+        loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + params.timeout_s
+        owner = uuid.uuid4().hex
+
+        def run(batch: np.ndarray) -> np.ndarray:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _Expired
+            future = asyncio.run_coroutine_threadsafe(self._gather(batch, owner, submit), loop)
+            try:
+                return future.result(remaining)
+            except concurrent.futures.TimeoutError:
+                future.cancel()
+                raise _Expired from None
+
+        limits, upscaler = self.config.limits, self.upscaler
+        work = loop.run_in_executor(self._requests, process, body, params, limits, upscaler, run)
+        try:
+            return await asyncio.wait_for(work, params.timeout_s)
+        except (asyncio.TimeoutError, _Expired):
+            raise ServeError(
+                "timeout", f"not done within the request's {params.timeout_s:g} s timeout"
+            ) from None
+
+    async def _gather(self, batch: np.ndarray, owner: str, submit: Submit) -> np.ndarray:
+        self.stats.queue_tiles += len(batch)
+        try:
+            outputs = await asyncio.gather(*(submit(tile, owner) for tile in batch))
+        finally:  # back, failed, or cancelled at the deadline (the batcher then drops them)
+            self.stats.queue_tiles -= len(batch)
+        return np.stack(outputs)
+
+    async def run_batch(self, tiles: list[np.ndarray], owners: list[str]) -> list[np.ndarray]:
+        """One batch of the batcher: tiles of any requests, run on the inference thread."""
+        self.stats.batch(len(tiles), len(set(owners)))
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._inference, run_grouped, self.session.run, tiles)

@@ -1,0 +1,121 @@
+"""`overnet serve`: options checked before Ray starts, and the command end to end in a
+subprocess (its own local Ray): ready, answering with the token, drained by SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from click.testing import CliRunner
+
+from overnet.cli import main
+from overnet.serve import Client
+from tests.serve.conftest import encoded, free_port, noise
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--replicas", "2", "--min-replicas", "1", "--max-replicas", "3"], "not both"),
+        (["--min-replicas", "1"], "both --min-replicas and --max-replicas"),
+        (["--min-replicas", "3", "--max-replicas", "2"], "--min-replicas <= --max-replicas"),
+        (["--scale", "2.5"], "needs an integer scale"),
+        (["--tile", "0"], "--tile"),
+        (["--max-body", "4096"], "a bare number is ambiguous"),
+    ],
+)
+def test_options_are_checked_before_ray_starts(tmp_path, extra, message):
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"")
+    result = CliRunner().invoke(main, ["serve", str(model), *extra])
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert "ray" not in sys.modules or not __import__("ray").is_initialized()
+
+
+def test_a_missing_model_is_refused(tmp_path):
+    result = CliRunner().invoke(main, ["serve", str(tmp_path / "none.onnx")])
+    assert result.exit_code == 2 and "model not found" in result.output
+
+
+def test_help_defaults_come_from_the_library():
+    from overnet.serve.config import DEFAULT_HOST, DEFAULT_MAX_BATCH, DEFAULT_PORT, Limits
+
+    result = CliRunner().invoke(main, ["serve", "--help"])
+    text = " ".join(result.output.split())
+    assert f"[default: {DEFAULT_HOST}]" in text and f"[default: {DEFAULT_PORT};" in text
+    assert f"[default: {DEFAULT_MAX_BATCH};" in text and "[default: 50MB]" in text
+    assert f"[default: {Limits().max_queue};" in text
+    assert "env var: OVERNET_SERVE_TOKEN" in text
+
+
+def _wait_ready(url: str, process: subprocess.Popen, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[0][-3000:]
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(1)
+    raise AssertionError(f"overnet serve was not ready within {seconds} s")
+
+
+def test_overnet_serve_end_to_end(x2_onnx, tmp_path):
+    pytest.importorskip("ray.serve")
+    pytest.importorskip("onnxruntime")
+    port = free_port()
+    command = [
+        sys.executable, "-m", "overnet.cli", "serve", str(x2_onnx), "--backend", "onnxruntime",
+        "--threads", "1", "--tile", "32", "--port", str(port), "--name", "tiny",
+    ]  # fmt: skip
+    env = {**os.environ, "OVERNET_SERVE_TOKEN": "cli-token"}
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, process, 150)
+        client = Client(url, token="cli-token", timeout=60)
+        assert client.models()[0]["name"] == "tiny"
+        result = client.upscale(encoded(noise(48, 40)))
+        assert result.image().size == (96, 80)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=90)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, output[-3000:]
+    assert f"serving tiny at {url} with 1 replica(s)" in output
+    assert "stopping: draining in-flight requests" in output
+
+
+def test_a_model_the_replicas_cannot_load_is_one_error_line(tmp_path):
+    pytest.importorskip("ray.serve")
+    pytest.importorskip("onnxruntime")
+    model = tmp_path / "broken.onnx"
+    model.write_bytes(b"not an onnx model" * 64)
+    command = [
+        sys.executable, "-m", "overnet.cli", "serve", str(model), "--backend", "onnxruntime",
+        "--tile", "32", "--port", str(free_port()),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 2, result.stderr[-3000:]
+    line = next(ln for ln in result.stderr.splitlines() if ln.startswith("error: "))
+    assert "the replicas could not start" in line and "not a readable ONNX model" in line
+
+
+def test_the_client_imports_without_numpy_or_ray():
+    code = (
+        "import sys, overnet.serve; from overnet.serve import Client, AsyncClient; "
+        "print(sorted(m for m in ('numpy', 'PIL', 'ray', 'starlette') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "[]", result.stderr
