@@ -132,6 +132,10 @@ def open_row_session(spec: RowSpec) -> Any:
     """The default opener: ``overnet.runtime.open_session`` with the row's options."""
     from overnet.runtime import open_session
 
+    if spec.backend == "auto":  # what `overnet upscale` opens by default
+        return open_session(
+            spec.model_path, "auto", precision="auto", scale=spec.scale, threads=spec.threads
+        )
     return open_session(spec.model_path, spec.backend, scale=spec.scale, threads=spec.threads)
 
 

@@ -35,6 +35,11 @@ from overnet.units import SIZE_FORM, parse_size
 DEFAULT_BACKENDS = ("torch", "torch-cl", "onnxruntime", "openvino", "openvino-bf16")
 DEFAULT_SIZES = ((160, 90),)  # (width, height): small enough for < 2 min on 2 cores
 REFERENCE_BACKEND = "torch"  # PyTorch eager fp32, NCHW: the speed-up and agreement reference
+#: a row that opens the model as `overnet upscale` does by default: open_session's
+#: backend="auto" with precision="auto" (on CPU; not a registry variant)
+AUTO = "auto"
+#: session notes copied into the suite notes (the choice auto made, an INT8 model's drop)
+_ROW_NOTES = ("precision auto", "INT8 model")
 
 
 @dataclass
@@ -101,7 +106,7 @@ def check_backends(backends: list[str]) -> None:
     """Raise InputError naming unknown backends, the known ones and why any is unavailable."""
     from overnet.runtime.registry import variant_names
 
-    unknown = [b for b in backends if b not in variant_names()]
+    unknown = [b for b in backends if b != AUTO and b not in variant_names()]
     if unknown:
         raise InputError(unknown_backend_message(unknown))
     if not backends:
@@ -119,13 +124,13 @@ def parse_sizes(text: str) -> list[tuple[int, int]]:
 def _variant_device(backend: str) -> str:
     from overnet.runtime.registry import find_variant
 
-    return find_variant(backend)[1].device
+    return "cpu" if backend == AUTO else find_variant(backend)[1].device
 
 
 def _loadable(kind: str, backend: str) -> bool:
     from overnet.runtime.registry import find_variant
 
-    return find_variant(backend)[0].can_load(kind)
+    return backend == AUTO or find_variant(backend)[0].can_load(kind)
 
 
 def build_rows(config: BenchConfig) -> list[RowSpec]:
@@ -169,6 +174,8 @@ def _unavailable_reason(backend: str) -> str | None:
     from overnet.runtime import backend_status
     from overnet.runtime.registry import find_variant
 
+    if backend == AUTO:
+        return None  # open_session says what is missing
     runtime = find_variant(backend)[0].name
     for status in backend_status():
         if status.name == runtime and not status.available:
@@ -200,9 +207,9 @@ def _prepare_exports(config: BenchConfig, say: Callable[[str], None]) -> list[st
     from overnet.runtime.registry import find_variant
 
     have = set(available_backends())
-    wants_onnx = any(
+    wants_onnx = AUTO in config.backends or any(
         "checkpoint" in spec.converts and spec.name in have
-        for spec in (find_variant(b)[0] for b in config.backends)
+        for spec in (find_variant(b)[0] for b in config.backends if b != AUTO)
     )
     notes: list[str] = []
     if not wants_onnx:
@@ -292,6 +299,9 @@ def run_suite(
             result, out = run_row(spec)
         result.load_average = load_at_start
         _compare(spec, result, out, config, outputs, opener)
+        notes += [
+            f"{spec.name}: {n}" for n in result.info.get("notes") or [] if n.startswith(_ROW_NOTES)
+        ]
         results.append(result)
         say("    " + _one_line(result))
     _speedups(results, config)

@@ -1,4 +1,5 @@
-"""`overnet export`: a checkpoint to ONNX, or to TensorRT engines (one per scale)."""
+"""`overnet export`: a checkpoint to ONNX, to TensorRT engines (one per scale), or to a
+Triton model repository."""
 
 from __future__ import annotations
 
@@ -31,6 +32,17 @@ _TENSORRT_ONLY = (
     "timing_cache",
     "version_compatible",
     "hardware_compat",
+)
+_TRITON_ONLY = ("backend", "device", "max_batch", "queue_delay_us")
+_OPENVINO_ONLY = ("precision_hint",)
+_INT8_ONLY = (
+    "calibration",
+    "validation",
+    "max_drop",
+    "calibration_crops",
+    "crop_size",
+    "keep_float",
+    "max_reverts",
 )
 
 
@@ -69,15 +81,106 @@ def _tensorrt_options() -> Any:
     )
 
 
+def _triton_options() -> Any:
+    where, choice = "overnet.serve.triton", click.Choice
+    return stack(
+        click.option(
+            "--triton-backend",
+            "backend",
+            type=choice(["onnxruntime", "tensorrt"]),
+            default="onnxruntime",
+            help="triton: model.onnx on onnxruntime, or model.plan (an engine built here).",
+        ),
+        click.option(
+            "--instance",
+            "device",
+            type=choice(["cpu", "gpu"]),
+            default="cpu",
+            help="triton: onnxruntime instances on CPU or GPU (tensorrt: GPU).",
+        ),
+        click.option(
+            "--max-batch",
+            type=click.IntRange(min=1),
+            default=constant(where, "DEFAULT_MAX_BATCH"),
+            help="triton: max_batch_size (tensorrt: the --max batch).",
+        ),
+        click.option(
+            "--queue-delay-us",
+            type=click.IntRange(min=0),
+            default=constant(where, "DEFAULT_QUEUE_DELAY_US"),
+            help="triton: dynamic batching's max queue delay, microseconds.",
+        ),
+    )
+
+
+def _openvino_options() -> Any:
+    where, folder = "overnet.export.int8", click.Path(path_type=Path, file_okay=False)
+    return stack(
+        click.option(
+            "--precision-hint",
+            type=click.Choice(["fp32", "bf16"]),
+            default=None,
+            help="openvino: precision the runtime computes float layers in when not told "
+            "(default: fp32; with --int8 bf16 where the CPU has it).",
+        ),
+        click.option(
+            "--int8",
+            is_flag=True,
+            help="openvino/onnx: INT8 (NNCF, accuracy-aware) behind a PSNR-Y gate; needs "
+            "--calibration.",
+        ),
+        click.option("--calibration", type=folder, default=None, help="int8: images to crop."),
+        click.option(
+            "--validation",
+            type=folder,
+            default=None,
+            help="int8: held-out set for the gate (Set5 layout or HR images; default: "
+            "../shared/data/Set5).",
+        ),
+        click.option(
+            "--max-drop",
+            type=click.FloatRange(min=0),
+            default=constant(where, "DEFAULT_MAX_DROP"),
+            help="int8: largest PSNR-Y drop (dB) on the held-out set; else fail, write nothing.",
+        ),
+        click.option(
+            "--calibration-crops",
+            type=click.IntRange(min=1),
+            default=field_default(where, "Int8Options", "crops"),
+            help="int8: random crops calibrated on.",
+        ),
+        click.option(
+            "--crop-size",
+            type=click.IntRange(min=8),
+            default=field_default(where, "Int8Options", "crop_size"),
+            help="int8: LR crop side, pixels.",
+        ),
+        click.option(
+            "--keep-float",
+            type=LibraryChoice(where, "KEEP_FLOAT"),
+            default=field_default(where, "Int8Options", "keep_float"),
+            help="int8: layers never quantised (ends: entry and exit convs).",
+        ),
+        click.option(
+            "--max-reverts",
+            type=click.IntRange(min=0),
+            default=None,
+            help="int8: at most N accuracy-control iterations (default: until met; 0: plain "
+            "post-training INT8, no layer put back in float).",
+        ),
+    )
+
+
 @click.command()
 @weights_option("Checkpoint to export (.pth/.pth.tar/.safetensors).", required=True)
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["onnx", "tensorrt"]),
+    type=click.Choice(["onnx", "tensorrt", "triton", "openvino"]),
     default="onnx",
     help="onnx: one .onnx file; tensorrt: FP16 ONNX + engine + sidecar per scale in -o DIR "
-    "(TensorRT 10.1 or newer 10.x, or 11.x).",
+    "(TensorRT 10.1 or newer 10.x, or 11.x); triton: a Triton model repository in -o DIR, "
+    "a model per scale; openvino: OpenVINO IR model.xml + model.bin in -o DIR.",
 )
 @scale_option("Target scale factor baked into the graph, e.g. 2 or 2.5 (default: the weights').")
 @click.option("--fp16", is_flag=True, help="float16 weights/activations, float32 I/O.")
@@ -106,6 +209,8 @@ def _tensorrt_options() -> Any:
     help="A real LR image for validation (a built-in pattern otherwise).",
 )
 @_tensorrt_options()
+@_triton_options()
+@_openvino_options()
 def export(
     weights: Path,
     fmt: str,
@@ -124,7 +229,16 @@ def export(
     output `sr`."""
     from overnet.export import export_onnx
 
+    triton = {name: trt_options.pop(name) for name in _TRITON_ONLY}
+    openvino = {name: trt_options.pop(name) for name in (*_OPENVINO_ONLY, "int8", *_INT8_ONLY)}
     _check_export_options(fmt, scale, fp16, trt_options)
+    if fmt == "openvino" or openvino["int8"]:
+        openvino["sample_image"] = sample_image
+        _export_openvino(fmt, weights, output, scale, fp16, overwrite, validate, openvino)
+        return
+    if fmt == "triton":
+        _export_triton(weights, output, scale, fp16, overwrite, validate, triton, trt_options)
+        return
     if fmt == "tensorrt":
         _export_tensorrt(weights, output, scale, overwrite, validate, **trt_options)
         return
@@ -168,23 +282,111 @@ def _check_export_options(
             return "--static-batch"
         return next(p for p in ctx.command.params if p.name == name).opts[0]
 
-    other = _ONNX_ONLY if fmt == "tensorrt" else _TENSORRT_ONLY
-    ignored = [flag(name) for name in other if given(name)]
-    if ignored:
-        why = (
-            "--format tensorrt exports its own FP16 ONNX (default opset, dynamic batch, height "
-            "and width, built-in validation pattern)"
-            if fmt == "tensorrt"
-            else "they apply to --format tensorrt only"
-        )
-        raise click.UsageError(f"{', '.join(ignored)} would be ignored: {why}; drop them")
-    if fmt == "tensorrt" and scale is not None and trt_options.get("scales"):
+    for other, why in _ignored_options(fmt, ctx.params.get("backend")):
+        ignored = [flag(name) for name in other if given(name)]
+        if ignored:
+            raise click.UsageError(f"{', '.join(ignored)} would be ignored: {why}; drop them")
+    if fmt in ("tensorrt", "triton") and scale is not None and trt_options.get("scales"):
         raise click.UsageError("give --scale or --scales, not both (--scales 2,3 builds both)")
     if fmt == "tensorrt" and fp16:
         click.echo(
             "note: --fp16 is implied by --format tensorrt (engines are built from the FP16 "
             "ONNX export); it is not needed"
         )
+
+
+def _ignored_options(fmt: str, triton_backend: str | None) -> list[tuple[tuple[str, ...], str]]:
+    """(options, why) that the chosen --format (and --triton-backend) would ignore."""
+    triton = (_TRITON_ONLY, "they apply to --format triton only")
+    if fmt == "openvino" or ctx_int8():
+        why = "--format openvino and --int8 use their own ONNX export (default opset, dynamic)"
+        tensorrt = (_TENSORRT_ONLY, "they apply to --format tensorrt only")
+        own = [(("opset", "static_shape", "dynamic_batch"), why), tensorrt, triton]
+        if not ctx_int8():
+            return [*own, (_INT8_ONLY, "they apply with --int8 only")]
+        own.append((("sample_image",), "--int8 validates its fp32 export on the built-in pattern"))
+        hint = (_OPENVINO_ONLY, "it applies to --format openvino only")
+        return own if fmt == "openvino" else [*own, hint]
+    openvino = ((*_OPENVINO_ONLY, *_INT8_ONLY), "they apply to --format openvino or --int8 only")
+    if fmt == "onnx":
+        return [(_TENSORRT_ONLY, "they apply to --format tensorrt only"), triton, openvino]
+    if fmt == "tensorrt":
+        why = "--format tensorrt exports its own FP16 ONNX (default opset, dynamic batch, height "
+        return [(_ONNX_ONLY, why + "and width, built-in validation pattern)"), triton, openvino]
+    why = "--format triton exports its own ONNX (default opset, dynamic batch, height and width)"
+    if triton_backend == "tensorrt":
+        gpu = "--triton-backend tensorrt runs GPU instances, max_batch_size from the --max batch"
+        return [(_ONNX_ONLY, why), (("device", "max_batch"), gpu), openvino]
+    trt = "they apply to --format tensorrt and --triton-backend tensorrt only"
+    return [(_ONNX_ONLY, why), (_TENSORRT_ONLY[1:], trt), openvino]
+
+
+def ctx_int8() -> bool:
+    """True when this `overnet export` was given --int8."""
+    return bool(click.get_current_context().params.get("int8"))
+
+
+def _export_openvino(fmt, weights, output, scale, fp16, overwrite, validate, ov) -> None:
+    """OpenVINO IR (fp32 weights), or with --int8 an INT8 IR / Q/DQ ONNX behind the gate."""
+    if fp16:
+        raise click.UsageError(
+            "--fp16 does not apply to --format openvino or --int8 (the IR keeps fp32 weights; "
+            "give --precision-hint bf16 to compute in bf16)"
+        )
+    if fmt not in ("openvino", "onnx"):
+        raise click.UsageError(f"--int8 applies to --format openvino or onnx, not {fmt}")
+    if not ov["int8"]:
+        from overnet.export.openvino_ir import export_openvino
+
+        hint = ov["precision_hint"] or "fp32"
+        r = export_openvino(weights, output, scale=scale, precision_hint=hint, overwrite=overwrite,
+                            validate=validate, sample_image=ov["sample_image"])  # fmt: skip
+        checked = "" if r.max_abs_vs_onnx is None else f", max abs vs ONNX {r.max_abs_vs_onnx:.1e}"
+        click.echo(f"wrote {r.xml} + {r.bin.name} (fp32 weights, hint {hint}{checked})")
+        return
+    if ov["calibration"] is None:
+        raise click.UsageError("--int8 needs --calibration DIR (images to calibrate on)")
+    from overnet.export.int8 import Int8Options
+
+    options = Int8Options(
+        ov["calibration"], ov["validation"], ov["max_drop"], ov["calibration_crops"],
+        ov["crop_size"], ov["keep_float"], ov["precision_hint"], ov["max_reverts"],
+    )  # fmt: skip
+    if fmt == "onnx":
+        from overnet.export.int8_onnx import export_onnx_int8
+
+        path, ov_report, report = export_onnx_int8(
+            weights, output, options, scale=scale, overwrite=overwrite, validate=validate
+        )
+        click.echo(f"{ov_report.format()}\n{report.format()}\nwrote {path} (Q/DQ INT8 ONNX)")
+        return
+    from overnet.export.int8 import export_openvino_int8
+
+    result, report = export_openvino_int8(
+        weights, output, options, scale=scale, overwrite=overwrite, validate=validate
+    )
+    click.echo(f"{report.format()}\nwrote {result.xml} + {result.bin.name} (INT8)")
+    for note in result.notes:
+        click.echo(f"note: {note}")
+
+
+def _export_triton(weights, repo, scale, fp16, overwrite, validate, triton, trt_options) -> None:
+    """A Triton model repository, a model per scale; configs checked with tritonclient."""
+    from overnet.serve.triton import summary, write_repository
+
+    build = None
+    if triton["backend"] == "tensorrt":
+        from overnet.export.tensorrt import BuildOptions, Profile
+
+        shapes = (trt_options[k] for k in ("min_shape", "opt_shape", "max_shape"))
+        options = BuildOptions(**{k: trt_options[k] for k in _TENSORRT_ONLY[4:]})
+        build = (Profile.parse(*shapes), options)
+    scales = trt_options["scales"] or ([scale] if scale is not None else None)
+    models = write_repository(
+        weights, repo, scales=scales, fp16=fp16, build=build, overwrite=overwrite,
+        validate=validate, echo=click.echo, **triton,
+    )  # fmt: skip
+    click.echo(summary(models, repo))
 
 
 def _export_tensorrt(

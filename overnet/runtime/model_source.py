@@ -12,12 +12,15 @@ from overnet.cache import cache_dir
 from overnet.errors import InputError, MissingDependencyError
 
 ONNX_SUFFIXES = (".onnx",)
+#: OpenVINO IR: model.xml beside its model.bin (`overnet export --format openvino`)
+IR_SUFFIXES = (".xml",)
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".tar", ".safetensors", ".ckpt", ".bin")
 
 #: model kind -> how messages name it
 KIND_NAMES = {
     "onnx": "an ONNX model",
+    "ir": "an OpenVINO IR model",
     "engine": "a TensorRT engine",
     "checkpoint": "a PyTorch checkpoint",
     "module": "a torch module",
@@ -28,7 +31,7 @@ KIND_NAMES = {
 class ModelSource:
     """A model file or in-memory ``torch.nn.Module`` with its detected kind."""
 
-    kind: str  # "onnx" | "engine" | "checkpoint" | "module"
+    kind: str  # "onnx" | "ir" | "engine" | "checkpoint" | "module"
     path: Path | None = None
     module: Any = None
 
@@ -50,7 +53,7 @@ def detect_source(model: Any) -> ModelSource:
         return ModelSource("module", module=model)
     if not isinstance(model, (str, os.PathLike)):
         raise InputError(
-            f"expected a model path (.onnx, .engine, .pth/.safetensors) or a torch module, "
+            f"expected a model path (.onnx, .xml, .engine, .pth/.safetensors) or a torch module, "
             f"got {type(model).__name__}"
         )
     path = Path(model)
@@ -67,13 +70,16 @@ def detect_source(model: Any) -> ModelSource:
         return ModelSource("engine", path)
     if name.endswith(ONNX_SUFFIXES):
         return ModelSource("onnx", path)
+    if name.endswith(IR_SUFFIXES):
+        return ModelSource("ir", path)
     if name.endswith(CHECKPOINT_SUFFIXES):
         return ModelSource("checkpoint", path)
     if _looks_like_onnx(path):
         return ModelSource("onnx", path)
     raise InputError(
         f"cannot tell what {path} is from its name: expected .onnx (onnxruntime/openvino), "
-        f".engine/.plan (tensorrt) or a checkpoint .pth/.pth.tar/.safetensors (torch)"
+        f".xml OpenVINO IR (openvino), .engine/.plan (tensorrt) or a checkpoint "
+        f".pth/.pth.tar/.safetensors (torch)"
     )
 
 

@@ -1,33 +1,127 @@
-"""OpenVINO backend: the fastest CPU runtime measured here (f32; bf16 where the CPU has it)."""
+"""OpenVINO backend: the fastest CPU runtime measured here (f32; bf16 where the CPU has it).
+
+Loads ONNX files and OpenVINO IR (``model.xml`` + ``model.bin`` from ``overnet export
+--format openvino``, overnet's metadata in the IR's ``rt_info``), and compiles through
+OpenVINO's compiled-model cache (``CACHE_DIR`` = ``cache_dir()/"openvino"``) so a second
+open of the same file and settings skips compilation. ``precision="int8"`` runs an INT8 IR
+(a checkpoint's INT8 IR registered in the cache by ``overnet export --int8``).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from overnet._optional import require
+from overnet.cache import cache_dir
 from overnet.errors import InputError, MissingDependencyError, ModelLoadError
 from overnet.runtime.base import Session, SessionInfo, as_numpy
-from overnet.runtime.model_source import ModelSource, onnx_model_for
+from overnet.runtime.model_source import IR_SUFFIXES, ModelSource, onnx_model_for
 from overnet.runtime.onnx_common import OnnxModelFacts, input_feeds, onnx_facts, probe_scale
 from overnet.runtime.spec import BackendSpec, Variant
 
 #: our precision names -> OpenVINO inference precision hints
 _HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
 _CAPABILITY = {"bf16": "BF16", "fp16": "FP16"}
+#: rt_info section of an IR that holds overnet's metadata (keys without the "overnet." prefix)
+IR_METADATA_SECTION = "overnet"
 
 
 @dataclass
 class CompiledOnnx:
-    """An ONNX file compiled by OpenVINO for one device and precision."""
+    """An ONNX or IR file compiled by OpenVINO for one device and precision."""
 
     compiled: Any  # openvino.CompiledModel
     facts: OnnxModelFacts
     device: str  # "cpu", "gpu", ...
-    precision: str
+    precision: str  # what runs: fp32, bf16, fp16, or int8 (an INT8 file)
+    notes: list[str] = field(default_factory=list)
+
+
+def compile_cache_dir() -> Path:
+    """OpenVINO's compiled-model cache (``CACHE_DIR``) under the overnet cache."""
+    return cache_dir() / "openvino"
+
+
+def int8_ir_path(checkpoint: Path, scale: float | None) -> Path:
+    """Where ``overnet export --format openvino --int8`` registers the INT8 IR of
+    ``checkpoint`` for the ``openvino-int8`` variant: keyed by the file's sha256, the scale
+    and the overnet version."""
+    from overnet import __version__
+    from overnet.formats.digest import sha256_file
+
+    tag = f"x{scale:g}" if scale is not None else "native"
+    name = f"{sha256_file(checkpoint)[:16]}-{tag}-overnet{__version__}"
+    return cache_dir() / "openvino-int8" / name / "model.xml"
+
+
+def read_ir_metadata(path: Path) -> dict[str, str]:
+    """``overnet.*`` keys of an IR ``.xml``: its rt_info "overnet" section, else the ONNX
+    metadata that ``openvino.convert_model`` carried over (rt_info "framework")."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.parse(path).getroot()
+    except (ET.ParseError, OSError) as exc:
+        raise ModelLoadError(f"{path} is not a readable OpenVINO IR .xml ({exc})") from exc
+    info = root.find("rt_info")
+    if root.tag != "net" or info is None:
+        return {}
+    ours = info.find(IR_METADATA_SECTION)
+    if ours is not None:
+        return {f"overnet.{e.tag}": e.get("value", "") for e in ours}
+    framework = info.find("framework")
+    entries = [] if framework is None else framework
+    return {e.tag: e.get("value", "") for e in entries if e.tag.startswith("overnet.")}
+
+
+def model_facts(path: Path, scale: float | None) -> OnnxModelFacts:
+    """Scale, precision and metadata of an ONNX file or an IR ``.xml``."""
+    if not str(path).lower().endswith(IR_SUFFIXES):
+        return onnx_facts(path, scale)
+    metadata = read_ir_metadata(path)
+    meta_scale = float(metadata["overnet.scale"]) if "overnet.scale" in metadata else None
+    if scale is not None and meta_scale is not None and not math.isclose(scale, meta_scale):
+        raise InputError(
+            f"{path} was exported for x{meta_scale:g}, not x{scale:g}; export the scale you "
+            "need (`overnet export --format openvino --scale`) or leave scale unset"
+        )
+    upscale = metadata.get("overnet.upscale")
+    return OnnxModelFacts(
+        path=path,
+        metadata=metadata,
+        scale=meta_scale if meta_scale is not None else scale,
+        upscale=int(upscale) if upscale else None,
+        precision=metadata.get("overnet.precision", "fp32"),
+    )
+
+
+def _float_precision(
+    core: Any, device: str, requested: str | None, facts: OnnxModelFacts
+) -> tuple[str, list[str]]:
+    """The precision OpenVINO computes float layers in: the one asked for; else (None, or
+    "int8" for an INT8 file) the file's ``overnet.precision_hint``, else fp32."""
+    hint = facts.metadata.get("overnet.precision_hint", "fp32")
+    if requested == "int8":
+        if facts.precision != "int8":
+            raise InputError(
+                f"{facts.path} is not an INT8 model (precision {facts.precision}); make one with "
+                "`overnet export --format openvino --int8 --calibration DIR`"
+            )
+        requested = None
+    if requested is not None:
+        return requested, []
+    ov_device = "CPU" if device == "cpu" else device.upper()
+    if hint in _CAPABILITY and ov_device in core.available_devices:
+        capabilities = list(core.get_property(ov_device, "OPTIMIZATION_CAPABILITIES"))
+        if _CAPABILITY[hint] not in capabilities:
+            return "fp32", [f"the file's {hint} hint is not native on {ov_device}: fp32 runs"]
+    return hint, [f"precision from the file's hint ({hint})"] if hint != "fp32" else []
 
 
 def _check_device(core: Any, device: str, precision: str) -> str:
@@ -50,18 +144,30 @@ def _check_device(core: Any, device: str, precision: str) -> str:
     return ov_device
 
 
+def _writable(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK)
+
+
 def compile_onnx(
     path: Path,
     *,
     device: str = "cpu",
-    precision: str = "fp32",
+    precision: str | None = "fp32",
     scale: float | None = None,
     threads: int | None = None,
+    cache: bool = True,
 ) -> CompiledOnnx:
-    """Read and compile ``path``; ModelLoadError (cause kept) when OpenVINO cannot."""
+    """Compile the ONNX file or IR ``.xml`` at ``path``; ModelLoadError (cause kept) when
+    OpenVINO cannot. ``precision`` None: the file's hint (IR), else fp32; "int8": an INT8
+    file with its recorded float precision. ``cache``: OpenVINO's compiled-model cache."""
     ov = require("openvino", "the openvino backend")
-    facts = onnx_facts(path, scale)
+    facts = model_facts(Path(path), scale)
     core = ov.Core()
+    precision, notes = _float_precision(core, device, precision, facts)
     ov_device = _check_device(core, device, precision)
     config: dict[str, Any] = {
         "INFERENCE_PRECISION_HINT": _HINTS[precision],
@@ -69,15 +175,29 @@ def compile_onnx(
     }
     if threads:
         config["INFERENCE_NUM_THREADS"] = int(threads)
+    if cache and _writable(compile_cache_dir()):
+        config["CACHE_DIR"] = str(compile_cache_dir())
+    elif cache:
+        notes.append(f"compiled-model cache {compile_cache_dir()} is not writable: not used")
     try:
-        compiled = core.compile_model(core.read_model(str(path)), ov_device, config)
+        # compiled from the path: with a cache hit OpenVINO skips reading the model too
+        compiled = core.compile_model(str(path), ov_device, config)
     except Exception as exc:  # OpenVINO raises RuntimeError subclasses with long text
         raise ModelLoadError(f"OpenVINO could not load {path}: {exc}") from exc
-    return CompiledOnnx(compiled, facts, device, precision)
+    if facts.precision == "int8":
+        kept = facts.metadata.get("overnet.int8_float_layers", "")
+        drop = facts.metadata.get("overnet.int8_drop_db")
+        notes.append(
+            f"INT8 model ({len(kept.split(',')) if kept else 0} layers kept in float"
+            + (f"; PSNR-Y drop {float(drop):.3f} dB measured at export" if drop else "")
+            + ")"
+        )
+        precision = "int8"
+    return CompiledOnnx(compiled, facts, device, precision, notes)
 
 
 class OpenVinoSession(Session):
-    """A compiled ONNX model (``compile_onnx``) with one infer request (dynamic shapes)."""
+    """A compiled ONNX/IR model (``compile_onnx``) with one infer request (dynamic shapes)."""
 
     def __init__(self, loaded: CompiledOnnx) -> None:
         compiled, facts = loaded.compiled, loaded.facts
@@ -98,7 +218,7 @@ class OpenVinoSession(Session):
             model=str(facts.path),
             threads=int(compiled.get_property("INFERENCE_NUM_THREADS")) or None,
             metadata=facts.metadata,
-            notes=[f"inference precision {actual}"],
+            notes=[f"inference precision {actual}", *loaded.notes],
         )
         if facts.precision == "fp16":
             self.info.notes.append("fp16 file: OpenVINO computes in the precision above")
@@ -117,9 +237,27 @@ class OpenVinoSession(Session):
         super().close()
 
 
+def cached_int8_ir(checkpoint: Path, scale: float | None) -> Path:
+    """The INT8 IR ``overnet export --int8`` registered for ``checkpoint``; InputError
+    saying how to make one when there is none."""
+    path = int8_ir_path(checkpoint, scale)
+    if not path.is_file():
+        at = f" x{scale:g}" if scale is not None else ""
+        raise InputError(
+            f"no INT8 model of {checkpoint.name}{at} is registered ({path}); make one with "
+            f"`overnet export --weights {checkpoint.name} --format openvino --int8 "
+            "--calibration DIR -o DIR` (it registers it), or open an INT8 model.xml"
+        )
+    return path
+
+
 def _open(source: ModelSource, options: dict[str, Any]) -> OpenVinoSession:
-    precision = options.pop("precision", None) or "fp32"
-    path = onnx_model_for(source, options, "fp32")  # OpenVINO picks its own precision
+    precision = options.pop("precision", None)
+    if precision == "int8" and source.kind == "checkpoint":
+        assert source.path is not None
+        path = cached_int8_ir(source.path, options.pop("scale", None))
+    else:  # an IR or ONNX file as given, a checkpoint through its cached fp32 ONNX export
+        path = onnx_model_for(source, options, "fp32")  # OpenVINO picks its own precision
     return OpenVinoSession(compile_onnx(path, precision=precision, **options))
 
 
@@ -127,7 +265,7 @@ BACKEND = BackendSpec(
     name="openvino",
     module="openvino",
     extra="openvino",
-    loads=("onnx",),
+    loads=("onnx", "ir"),
     converts=("checkpoint",),
     factory=_open,
     rank={"cpu": 0, "cuda": 1},
@@ -141,6 +279,11 @@ BACKEND = BackendSpec(
             {"precision": "bf16"},
             summary="OpenVINO bf16 (CPUs with AVX512_BF16/AMX)",
         ),
+        Variant(
+            "openvino-int8",
+            {"precision": "int8"},
+            summary="OpenVINO INT8 IR behind a PSNR-Y gate (overnet export --int8)",
+        ),
     ),
-    summary="ONNX through OpenVINO: the fastest CPU runtime measured here",
+    summary="ONNX or OpenVINO IR through OpenVINO: the fastest CPU runtime measured here",
 )

@@ -1,0 +1,296 @@
+"""INT8 behind a quality gate: NNCF accuracy-aware quantisation of the OpenVINO model.
+
+1. The fp32 ONNX export is read by OpenVINO; NNCF (``nncf.quantize_with_accuracy_control``,
+   preset MIXED: symmetric weights, asymmetric activations) calibrates on random crops of
+   the ``--calibration`` images and puts layers back into float, the most harmful first,
+   until the mean PSNR-Y of those crops drops by at most ``max_drop`` less what the
+   precision hint (bf16) alone costs them (NNCF scores in f32). Layers chosen by
+   ``keep_float`` (the entry and exit convolutions by default) never get quantised.
+2. The gate: mean PSNR-Y on a held-out set (``validation``; Set5 from ../shared when found)
+   through the openvino backend, the INT8 model with its float layers in the precision
+   hint (bf16 where native) against the fp32 model in fp32. A drop above ``max_drop``, or
+   a model with nothing left in INT8, raises QualityGateError and nothing is written.
+3. The achieved drop, the layers kept in float and the measured latency of fp32, bf16 and
+   INT8 go into the model's metadata (``overnet.int8_*``) and the printed report.
+
+``overnet.export.int8_onnx`` reuses the same search for an explicit Q/DQ ONNX (TensorRT).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from overnet._optional import require
+from overnet.errors import InputError
+from overnet.export.int8_data import (
+    Pair,
+    calibration_pairs,
+    default_validation,
+    hint_cost,
+    pairs_psnr_y,
+)
+from overnet.export.int8_report import Int8Report, QualityGateError
+
+DEFAULT_MAX_DROP = 0.1
+#: layers never quantised: "ends" = the entry and exit convolutions, "reconstruction" =
+#: those and the overscale reconstruction's grouped convolution
+KEEP_FLOAT = ("none", "ends", "reconstruction")
+_CONVS = ("Convolution", "GroupConvolution")
+
+__all__ = ["Int8Options", "Int8Report", "QualityGateError", "export_openvino_int8"]
+
+
+@dataclass
+class Int8Options:
+    """How to quantise and what to check. Sizes are (width, height)."""
+
+    calibration: Path
+    validation: Path | None = None  # held-out set; None: Set5 from ../shared
+    max_drop: float = DEFAULT_MAX_DROP  # PSNR-Y dB on the held-out set
+    crops: int = 64  # calibration crops (also the accuracy-control set)
+    crop_size: int = 64  # LR crop side in pixels
+    keep_float: str = "ends"
+    precision_hint: str | None = None  # float layers; None: bf16 where native, else fp32
+    max_reverts: int | None = None  # accuracy-control iterations (None: until met; 0: plain)
+    speed_size: tuple[int, int] | None = (320, 180)  # latency input; None: not measured
+    seed: int = 0
+
+
+def default_hint() -> str:
+    """bf16 where the CPU runs it natively (the float layers of the INT8 model), else fp32."""
+    from overnet.runtime.precision import native_bf16
+
+    return "bf16" if native_bf16() else "fp32"
+
+
+def keep_float_names(model: Any, keep: str) -> list[str]:
+    """Friendly names of the layers ``keep`` (one of KEEP_FLOAT) leaves in float."""
+    if keep not in KEEP_FLOAT:
+        raise InputError(f"keep_float must be one of {', '.join(KEEP_FLOAT)}, got {keep!r}")
+    convs = [op for op in model.get_ordered_ops() if op.get_type_name() in _CONVS]
+    if keep == "none" or not convs:
+        return []
+    names = [convs[0].get_friendly_name(), convs[-1].get_friendly_name()]
+    if keep == "reconstruction":
+        names += [op.get_friendly_name() for op in convs if op.get_type_name() == _CONVS[1]]
+    return sorted(set(names))
+
+
+def int8_weights(op: Any) -> bool:
+    """True when the weights of convolution ``op`` are INT8: a FakeQuantize on them (as
+    NNCF leaves the model) or an 8-bit constant behind Convert (as a saved IR holds it)."""
+    node = op.input_value(1).get_node()
+    for _ in range(4):
+        kind = node.get_type_name()
+        if kind == "FakeQuantize":
+            return True
+        if kind == "Constant":
+            return node.get_element_type().get_type_name() in ("i8", "u8", "i4", "u4")
+        if node.get_input_size() == 0:
+            return False
+        node = node.input_value(0).get_node()
+    return False
+
+
+def float_layers(model: Any) -> tuple[int, list[str]]:
+    """(FakeQuantize count, names of the convolutions left in float). NNCF never quantises
+    the squeeze-excitation convolutions (1x1 maps after a global pool): they are listed."""
+    ops = model.get_ordered_ops()
+    quantizers = sum(op.get_type_name() == "FakeQuantize" for op in ops)
+    kept = [
+        op.get_friendly_name().removesuffix("/WithoutBiases")
+        for op in ops
+        if op.get_type_name() in _CONVS and not int8_weights(op)
+    ]
+    return quantizers, kept
+
+
+@contextlib.contextmanager
+def _quiet_nncf() -> Iterator[None]:
+    logger = logging.getLogger("nncf")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def search(
+    model: Any, pairs: list[Pair], scale: int, options: Int8Options, target: float | None = None
+) -> Any:
+    """NNCF accuracy-aware INT8 of ``model`` (openvino.Model) on ``pairs``: layers go back
+    to float until the mean PSNR-Y of ``pairs`` (NNCF evaluates in f32) drops by at most
+    ``target`` (default ``options.max_drop``)."""
+    nncf = require("nncf", "INT8 quantisation", extra="int8")
+    from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
+
+    def validate(compiled: Any, items: Any) -> tuple[float, list[float]]:
+        values = pairs_psnr_y(lambda x: compiled(x)[0], list(items), scale)
+        return float(sum(values) / len(values)), values
+
+    dataset = nncf.Dataset(pairs, lambda pair: pair.lr)
+    ignored = keep_float_names(model, options.keep_float)
+    restorer = AdvancedAccuracyRestorerParameters(
+        max_num_iterations=options.max_reverts if options.max_reverts is not None else sys.maxsize
+    )
+    with _quiet_nncf():
+        if options.max_reverts == 0:  # plain post-training INT8: nothing put back in float
+            return nncf.quantize(
+                model,
+                dataset,
+                preset=nncf.QuantizationPreset.MIXED,
+                target_device=nncf.TargetDevice.CPU,
+                subset_size=len(pairs),
+                ignored_scope=nncf.IgnoredScope(names=ignored) if ignored else None,
+                advanced_parameters=quantization_parameters(),
+            )
+        return nncf.quantize_with_accuracy_control(
+            model,
+            dataset,
+            dataset,
+            validate,
+            max_drop=options.max_drop if target is None else target,
+            preset=nncf.QuantizationPreset.MIXED,
+            target_device=nncf.TargetDevice.CPU,
+            subset_size=len(pairs),
+            ignored_scope=nncf.IgnoredScope(names=ignored) if ignored else None,
+            advanced_quantization_parameters=quantization_parameters(),
+            advanced_accuracy_restorer_parameters=restorer,
+        )
+
+
+def quantization_parameters() -> Any:
+    """Activation ranges from the mean of per-crop quantiles rather than min/max: an
+    outlier pixel no longer stretches the range (plain INT8 of the x2 model on Set5, same
+    calibration: 0.19 dB drop with NNCF's default ranges, 0.42 dB with global min/max,
+    0.105 dB with quantiles; benchmarks/results/int8.txt)."""
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
+    from nncf.quantization.range_estimator import RangeEstimatorParametersSet
+
+    return AdvancedQuantizationParameters(
+        activations_range_estimator_params=RangeEstimatorParametersSet.MEAN_QUANTILE
+    )
+
+
+def quantize_gated(onnx_path: Path, scale: float, options: Int8Options, staging: Path):
+    """Search, save the INT8 IR to ``staging`` and check it on the held-out set.
+
+    Returns (openvino.Model, metadata props, Int8Report); QualityGateError when it fails.
+    """
+    ov = require("openvino", "INT8 quantisation")
+    from overnet.export.openvino_ir import onnx_props, save_ir
+
+    if not float(scale).is_integer():
+        raise InputError(f"INT8 calibration needs an integer scale, got {scale:g}")
+    if options.max_drop < 0:
+        raise InputError(f"max drop must be >= 0 dB, got {options.max_drop:g}")
+    hint = options.precision_hint or default_hint()
+    validation = options.validation or default_validation()
+    pairs = calibration_pairs(
+        options.calibration, int(scale), options.crops, options.crop_size, options.seed
+    )
+    start = time.perf_counter()
+    fp32 = ov.Core().read_model(str(onnx_path))
+    # NNCF scores candidates in f32, the runtime computes float layers in the hint: leave
+    # room for what the hint alone costs on the calibration crops
+    target = max(0.0, options.max_drop - hint_cost(fp32, pairs, int(scale), hint))
+    model = search(fp32, pairs, int(scale), options, target)
+    searched = time.perf_counter() - start
+    quantizers, kept = float_layers(model)
+    props = {**onnx_props(onnx_path), "overnet.precision": "int8", "overnet.precision_hint": hint}
+    xml, _ = save_ir(model, staging, props)
+    report = check_gate(xml, onnx_path, int(scale), validation, options, hint)
+    report.quantizers, report.float_layers, report.search_s = quantizers, kept, searched
+    report.target = target
+    report.calibration = (
+        f"{len(pairs)} crops of {options.crop_size}x{options.crop_size} from "
+        f"{options.calibration.name}"
+    )
+    if not report.passed:
+        raise QualityGateError(report)
+    if options.speed_size is not None:
+        report.seconds = latencies(xml, onnx_path, options.speed_size)
+    return model, {**props, **report.props()}, report
+
+
+def check_gate(
+    xml: Path, onnx_path: Path, scale: int, validation: Path, options: Int8Options, hint: str
+) -> Int8Report:
+    """PSNR-Y of the fp32 model (fp32) and the INT8 IR (float layers in ``hint``)."""
+    from overnet.export.int8_data import dataset_psnr_y
+    from overnet.runtime.openvino_backend import OpenVinoSession, compile_onnx
+
+    scores = {}
+    for name, path, precision in (("fp32", onnx_path, "fp32"), ("int8", xml, hint)):
+        with OpenVinoSession(compile_onnx(path, precision=precision, cache=False)) as session:
+            scores[name], label = dataset_psnr_y(session.run, validation, scale)
+    return Int8Report(label, scores["fp32"], scores["int8"], options.max_drop, hint, 0, [], "", 0)
+
+
+def latencies(xml: Path, onnx_path: Path, size: tuple[int, int]) -> dict[str, float]:
+    """Median latency of fp32, bf16 (where native) and the INT8 IR, interleaved."""
+    from overnet.export.int8_data import interleaved_latency
+    from overnet.runtime.openvino_backend import OpenVinoSession, compile_onnx
+
+    runs = [("fp32", onnx_path, "fp32"), ("bf16", onnx_path, "bf16"), ("int8", xml, "int8")]
+    sessions = {}
+    try:
+        for name, path, precision in runs:
+            try:
+                sessions[name] = OpenVinoSession(compile_onnx(path, precision=precision))
+            except InputError:  # bf16 not native here
+                continue
+        shape = (1, 3, size[1], size[0])
+        return interleaved_latency({k: s.run for k, s in sessions.items()}, shape)
+    finally:
+        for session in sessions.values():
+            session.close()
+
+
+def export_openvino_int8(
+    weights: str | Path,
+    outdir: str | Path,
+    options: Int8Options,
+    *,
+    scale: float | None = None,
+    overwrite: bool = False,
+    validate: bool = True,
+    register: bool = True,
+):
+    """INT8 IR of ``weights`` in ``outdir`` (model.xml + model.bin) behind the gate.
+
+    ``register``: also store it where the ``openvino-int8`` variant finds it for this
+    checkpoint (``overnet.runtime.openvino_backend.int8_ir_path``). Returns
+    (IrExportResult, Int8Report); QualityGateError (nothing written) when the gate fails.
+    """
+    import tempfile
+
+    from overnet.export.onnx_export import export_onnx
+    from overnet.export.openvino_ir import IrExportResult, check_ir_output, save_ir
+
+    outdir = Path(outdir)
+    check_ir_output(outdir, overwrite)
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = Path(tmp) / "model.onnx"
+        result = export_onnx(weights, onnx_path, scale=scale, validate=validate)
+        model, props, report = quantize_gated(
+            onnx_path, result.metadata.scale, options, Path(tmp) / "staging"
+        )
+    xml, bin_path = save_ir(model, outdir, props)
+    notes = list(result.notes)
+    if register and Path(weights).is_file():
+        from overnet.runtime.openvino_backend import int8_ir_path
+
+        for key in {scale, result.metadata.scale}:
+            target = int8_ir_path(Path(weights), key).parent
+            save_ir(model, target, props)
+            notes.append(f"registered for the openvino-int8 variant: {target}")
+    return IrExportResult(xml, bin_path, props, None, notes), report

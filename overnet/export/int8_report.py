@@ -1,0 +1,95 @@
+"""What INT8 quantisation found: the gate's figures, the metadata keys, the error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from overnet.export.onnx_export import ExportError
+
+
+@dataclass
+class Int8Report:
+    """What the search and the gate found (PSNR-Y in dB, latency in seconds)."""
+
+    validation: str
+    fp32_psnr_y: float
+    int8_psnr_y: float
+    max_drop: float
+    precision_hint: str
+    quantizers: int
+    float_layers: list[str]
+    calibration: str
+    search_s: float
+    seconds: dict[str, float] = field(default_factory=dict)
+    runtime: str = "openvino"
+    target: float | None = None  # the search's own goal on the calibration crops (f32)
+
+    @property
+    def drop(self) -> float:
+        return self.fp32_psnr_y - self.int8_psnr_y
+
+    @property
+    def passed(self) -> bool:
+        return self.quantizers > 0 and self.drop <= self.max_drop
+
+    def props(self) -> dict[str, str]:
+        """The ``overnet.int8_*`` metadata keys."""
+        props = {
+            "overnet.int8_drop_db": f"{self.drop:.4f}",
+            "overnet.int8_max_drop_db": f"{self.max_drop:g}",
+            "overnet.int8_psnr_y": f"{self.int8_psnr_y:.4f}",
+            "overnet.int8_fp32_psnr_y": f"{self.fp32_psnr_y:.4f}",
+            "overnet.int8_validation": self.validation,
+            "overnet.int8_calibration": self.calibration,
+            "overnet.int8_float_layers": ",".join(self.float_layers),
+            "overnet.int8_quantizers": str(self.quantizers),
+        }
+        if self.seconds:
+            props["overnet.int8_latency_s"] = ",".join(
+                f"{k}={v:.4f}" for k, v in self.seconds.items()
+            )
+        return props
+
+    def format(self) -> str:
+        lines = [
+            f"INT8 ({self.runtime}, float layers in {self.precision_hint}) on {self.validation}: "
+            f"PSNR-Y {self.int8_psnr_y:.3f} dB vs fp32 {self.fp32_psnr_y:.3f} dB, drop "
+            f"{self.drop:.3f} dB (gate {self.max_drop:g} dB): "
+            + ("passed" if self.passed else "FAILED"),
+            f"  {self.quantizers} quantizers; {len(self.float_layers)} layers kept in float"
+            + (f": {', '.join(self.float_layers)}" if self.float_layers else ""),
+            f"  calibration {self.calibration}"
+            + (f"; accuracy-aware search {self.search_s:.0f} s" if self.search_s else "")
+            + (
+                f" (to <= {self.target:.3f} dB on the crops in f32)"
+                if self.target is not None
+                else ""
+            ),
+        ]
+        if self.seconds:
+            base = self.seconds.get("fp32")
+            parts = [
+                f"{k} {v:.3f} s" + (f" ({base / v:.2f}x fp32)" if base and k != "fp32" else "")
+                for k, v in self.seconds.items()
+            ]
+            lines.append("  latency: " + ", ".join(parts))
+        return "\n".join(lines)
+
+
+class QualityGateError(ExportError):
+    """The INT8 model misses the PSNR-Y gate; nothing was written."""
+
+    def __init__(self, report: Int8Report) -> None:
+        if report.quantizers == 0:
+            why = "the gate is met only with every layer back in float: no INT8 model is left"
+        else:
+            why = (
+                f"the drop {report.drop:.3f} dB exceeds the gate {report.max_drop:g} dB by "
+                f"{report.drop - report.max_drop:.3f} dB"
+            )
+        super().__init__(
+            f"INT8 quality gate failed, nothing written: {why}.\n{report.format()}\n"
+            "Raise --max-drop, calibrate on more or more varied images, or keep more "
+            "layers in float (--keep-float reconstruction)"
+        )
+        self.report = report

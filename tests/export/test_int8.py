@@ -1,0 +1,111 @@
+"""INT8 behind a PSNR-Y gate, on tiny data (crops of Set5; calibration and held-out
+images are different pictures): plain INT8 loses more than the gate allows, the command
+refuses a gate it cannot meet and writes nothing, and a passing INT8 IR loads in the
+openvino backend (also through the checkpoint's `openvino-int8` registration)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+pytest.importorskip("nncf")
+pytest.importorskip("openvino")
+pytest.importorskip("torch")
+
+from overnet.cli import main
+from overnet.export.int8 import Int8Options, check_gate, search
+from overnet.export.int8_data import calibration_pairs
+from overnet.export.openvino_ir import onnx_props, save_ir
+from overnet.runtime import open_session
+
+TINY = {"crops": 8, "crop_size": 24, "max_reverts": 0}
+
+
+@pytest.fixture(scope="module")
+def tiny_sets(tmp_path_factory, set5):
+    """Calibration: three Set5 HR pictures; held-out: 64x64 crops of the other two."""
+    root = tmp_path_factory.mktemp("int8-data")
+    cal, val = root / "cal", root / "val"
+    cal.mkdir()
+    val.mkdir()
+    pictures = sorted((set5 / "HR").glob("*.png"))
+    for path in pictures[:3]:
+        Image.open(path).save(cal / path.name)
+    for i, path in enumerate([*pictures[3:], pictures[3]]):
+        rgb = np.asarray(Image.open(path).convert("RGB"))
+        y, x = (rgb.shape[0] // 3) * (i // 2 + 1) - 32, rgb.shape[1] // 2 - 32
+        Image.fromarray(rgb[y : y + 64, x : x + 64]).save(val / f"{i}-{path.name}")
+    return cal, val
+
+
+def test_plain_int8_loses_more_than_the_gate(tiny_sets, x2_onnx, tmp_path):
+    import openvino as ov
+
+    cal, val = tiny_sets
+    options = Int8Options(cal, val, keep_float="none", **TINY)
+    model = search(ov.Core().read_model(str(x2_onnx)), calibration_pairs(cal, 2, 8, 24), 2, options)
+    xml, _ = save_ir(model, tmp_path, {**onnx_props(x2_onnx), "overnet.precision": "int8"})
+    report = check_gate(xml, x2_onnx, 2, val, options, "fp32")
+    assert report.drop > 0.1, report.format()
+    assert not report.passed
+
+
+def test_the_command_refuses_a_gate_it_cannot_meet(tiny_sets, x2_weights, tmp_path, monkeypatch):
+    monkeypatch.setenv("OVERNET_CACHE", str(tmp_path / "cache"))
+    cal, val = tiny_sets
+    out = tmp_path / "int8"
+    args = [
+        "export", "--weights", str(x2_weights), "--format", "openvino", "--int8",
+        "--calibration", str(cal), "--validation", str(val), "--max-drop", "0.0001",
+        "--max-reverts", "0", "--calibration-crops", "8", "--crop-size", "24",
+        "--no-validate", "-o", str(out),
+    ]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code != 0
+    assert "quality gate failed, nothing written" in result.output
+    assert "exceeds the gate 0.0001 dB by" in result.output
+    assert not out.exists() or not any(out.iterdir())
+    assert not (tmp_path / "cache" / "openvino-int8").exists()
+
+
+def test_a_passing_int8_ir_loads_and_is_registered(tiny_sets, x2_weights, tmp_path, monkeypatch):
+    from overnet.export.int8 import export_openvino_int8
+
+    monkeypatch.setenv("OVERNET_CACHE", str(tmp_path / "cache"))
+    cal, val = tiny_sets
+    options = Int8Options(cal, val, max_drop=5.0, speed_size=(32, 24), **TINY)
+    result, report = export_openvino_int8(x2_weights, tmp_path / "ir", options, validate=False)
+    assert report.passed and report.quantizers > 0 and set(report.seconds) >= {"fp32", "int8"}
+    assert {"node_conv2d", "node_conv2d_61"} <= set(report.float_layers)  # keep "ends"
+    assert result.metadata["overnet.precision"] == "int8"
+    x = np.random.default_rng(0).random((1, 3, 20, 20), dtype=np.float32)
+    with open_session(result.xml, "openvino-int8") as session:
+        assert session.info.precision == "int8"
+        assert session.info.metadata["overnet.int8_drop_db"] == f"{report.drop:.4f}"
+        assert any("INT8 model" in note for note in session.info.notes)
+        direct = session.run(x)
+    with open_session(x2_weights, "openvino-int8", scale=2) as session:  # the registered IR
+        np.testing.assert_array_equal(session.run(x), direct)
+
+
+def test_int8_onnx_is_qdq_and_checked_in_onnxruntime(tiny_sets, x2_weights, tmp_path):
+    import onnx
+
+    from overnet.export.int8_onnx import export_onnx_int8
+
+    cal, val = tiny_sets
+    options = Int8Options(cal, val, max_drop=5.0, **TINY)
+    path, _, ort_report = export_onnx_int8(
+        x2_weights, tmp_path / "x2_int8.onnx", options, validate=False
+    )
+    proto = onnx.load(str(path))
+    ops = {node.op_type for node in proto.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    assert ort_report.runtime == "onnxruntime" and ort_report.passed
+    props = {p.key: p.value for p in proto.metadata_props}
+    assert props["overnet.precision"] == "int8" and "overnet.int8_drop_db" in props
+    with open_session(path, "onnxruntime") as session:
+        assert session.info.precision == "int8"
+        assert session.run(np.zeros((1, 3, 16, 16), np.float32)).shape == (1, 3, 32, 32)
