@@ -22,7 +22,9 @@ _EXTRA_FOR = {
     "cuda": "gpu",
     "matplotlib": "plot",
     "nncf": "int8",
-    "ray": "serve",
+    "ray": "serve",  # overnet.scaleout asks for the `ray` extra (ray[data]) itself
+    "pyarrow": "ray",
+    "pandas": "ray",
     "tritonclient": "triton",
     "av": "video",
 }

@@ -1,7 +1,8 @@
 """`overnet upscale`: image and video files, folders or globs through ``overnet.runtime``.
 
 Images go through :mod:`overnet.runtime.batch`, videos through :mod:`overnet.video`
-(told apart by content); one failed file does not stop the others.
+(told apart by content); one failed file does not stop the others. With ``--ray`` the
+same batch runs on a Ray cluster (:mod:`overnet.cli.ray_options`, :mod:`overnet.scaleout`).
 """
 
 from __future__ import annotations
@@ -21,18 +22,19 @@ from overnet.cli.options import (
     tile_option,
     upscaler_options,
 )
+from overnet.cli.ray_options import PATH_OR_URI, ray_options
 from overnet.cli.video_options import frame_progress, video_options
 
 _model = stack(
     click.option(
         "--model",
-        type=click.Path(path_type=Path),
+        type=PATH_OR_URI,
         default=None,
         help="Exported model: .onnx (openvino/onnxruntime) or .engine (tensorrt).",
     ),
     click.option(
         "--weights",
-        type=click.Path(path_type=Path),
+        type=PATH_OR_URI,
         default=None,
         help="Checkpoint (.pth/.pth.tar/.safetensors); ONNX backends export it once.",
     ),
@@ -75,14 +77,15 @@ _files = stack(
 
 
 @click.command()
+@ray_options()
 @click.argument("inputs", nargs=-1, required=True)
 @click.option(
     "-o",
     "--output",
     "out_dir",
-    type=click.Path(path_type=Path),
+    type=PATH_OR_URI,
     required=True,
-    help="Output folder (created when missing).",
+    help="Output folder (created when missing); with --ray also a storage URI.",
 )
 @_model
 @tile_option("from --max-memory, the whole image when it fits")

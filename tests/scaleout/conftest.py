@@ -1,0 +1,98 @@
+"""Shared pieces of the scale-out tests: mixed test images, the local command's outputs
+for them, and one local Ray (2 CPUs, no dashboard) for a module."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+#: (mode, extension) of the test images, in turn
+KINDS = [
+    ("RGB", "png"),
+    ("RGBA", "png"),
+    ("L", "png"),
+    ("LA", "png"),
+    ("P", "png"),
+    ("I16", "png"),
+    ("RGB16", "png"),
+    ("RGB", "jpg"),
+    ("RGB", "webp"),
+    ("RGB", "tif"),
+]
+
+
+def make_images(
+    folder: Path, count: int = 20, seed: int = 0, sides: tuple[int, int] = (16, 64)
+) -> list[Path]:
+    """``count`` images of mixed modes (gray, alpha, palette with a transparent index,
+    16-bit gray and RGB, JPEG with EXIF and ICC, WebP, TIFF), sides in ``sides`` px."""
+    from overnet.imaging.png16 import write_png16
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    made = []
+    for index in range(count):
+        mode, ext = KINDS[index % len(KINDS)]
+        width, height = (int(v) for v in rng.integers(sides[0], sides[1] + 1, size=2))
+        path = folder / f"img{index:02d}_{mode}.{ext}"
+        made.append(path)
+        if mode == "RGB16":
+            write_png16((rng.random((height, width, 3)) * 65535).astype(np.uint16), path)
+            continue
+        if mode == "I16":
+            pixels = (rng.random((height, width)) * 65535).astype(np.uint16)
+            Image.fromarray(pixels).save(path)
+            continue
+        channels = {"RGB": 3, "RGBA": 4, "L": 1, "LA": 2, "P": 3}[mode]
+        pixels = (rng.random((height, width, channels)) * 255).astype(np.uint8)
+        image = Image.fromarray(pixels[:, :, 0] if channels == 1 else pixels)
+        if mode == "P":
+            image.quantize(16).save(path, transparency=3)
+        elif ext == "jpg":
+            exif = Image.Exif()
+            exif[0x0112] = 6  # orientation
+            image.save(path, exif=exif, icc_profile=b"\0" * 16, quality=90)
+        else:
+            image.save(path)
+    return made
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def outputs(folder: Path) -> dict[str, bytes]:
+    """Every file below ``folder`` but the manifest, by relative name."""
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != "overnet-manifest.jsonl"
+    }
+
+
+def upscale_locally(inputs: Path, out: Path, model: Path, *options: str) -> None:
+    """The local `overnet upscale` (the reference every Ray run is compared with)."""
+    from click.testing import CliRunner
+
+    from overnet.cli import main
+
+    args = ["upscale", str(inputs), "-o", str(out), "--model", str(model), "--no-progress"]
+    result = CliRunner().invoke(main, [*args, *options])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.fixture(scope="module")
+def ray_local() -> Iterator[object]:
+    """One local Ray for the module (2 CPUs, no dashboard), shut down after it."""
+    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray.data")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
