@@ -8,6 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# Ray re-initialises itself when a Ray API is touched after ray.shutdown() (Ray Data's
+# background threads do): one test module's Ray must not leak into the next module's checks.
+os.environ.setdefault("RAY_ENABLE_AUTO_CONNECT", "0")
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("OVERNET_SHARED", ROOT.parent / "shared"))
 

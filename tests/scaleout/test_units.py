@@ -219,9 +219,14 @@ def test_stages_read_and_write_bytes_and_report_failures(tmp_path):
     assert missing["status"] == "failed" and "could not read gone.png" in missing["error"]
 
 
-def test_the_actor_names_the_input_in_errors_and_matches_the_local_bytes(tmp_path, x2_onnx):
+def test_the_actor_names_the_input_in_errors_and_matches_the_local_bytes(
+    tmp_path, x2_onnx, monkeypatch
+):
     pytest.importorskip("openvino")
+    from overnet.scaleout import actor as actor_module
     from overnet.scaleout.actor import JobSpec, UpscaleActor
+
+    monkeypatch.setattr(actor_module, "claim_cpus", lambda threads: [])  # keep pytest's CPUs
     from tests.scaleout.conftest import upscale_locally
 
     folder = tmp_path / "in"
@@ -238,6 +243,36 @@ def test_the_actor_names_the_input_in_errors_and_matches_the_local_bytes(tmp_pat
     failed = actor(broken)
     assert failed["status"] == "failed" and "s3://b/broken.png" in failed["error"]
     assert "overnet-ray-" not in failed["error"]  # the scratch file is not named
+
+
+def test_actors_on_one_node_claim_cpus_of_their_own(tmp_path):
+    import os
+
+    if not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs Linux and 2 CPUs")
+    claim = (
+        "import os, sys\n"
+        "from overnet.scaleout.actor import claim_cpus\n"
+        "held = claim_cpus(1)\n"
+        "print(len(held), sorted(os.sched_getaffinity(0)), flush=True)\n"
+        "sys.stdin.readline()\n"  # keeps its claim until told to go
+    )
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    first = subprocess.Popen(
+        [sys.executable, "-c", claim], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        text=True, env=env,
+    )  # fmt: skip
+    try:
+        one = first.stdout.readline().split(maxsplit=1)
+        second = subprocess.run(
+            [sys.executable, "-c", claim], input="\n", capture_output=True, text=True, env=env,
+            timeout=60,
+        )  # fmt: skip
+        two = second.stdout.split(maxsplit=1)
+    finally:
+        first.communicate("\n", timeout=60)
+    assert one[0] == two[0] == "1" and len(json.loads(one[1])) == 1
+    assert one[1] != two[1]  # different CPUs: OpenVINO pins each actor to its own
 
 
 def test_a_model_uri_is_fetched_once_per_node(tmp_path, monkeypatch):
