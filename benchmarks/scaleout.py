@@ -87,6 +87,51 @@ def ray_run(images: Path, out: Path, model: Path, actors: int) -> tuple[float, f
     return wall, working, f"{'; '.join(sorted(report.sessions))} (actors: {busy})"
 
 
+_PINNING_PROBE = """
+import os, sys, time
+import numpy as np
+import openvino as ov
+cpu, start = int(sys.argv[2]), float(sys.argv[3])
+if cpu >= 0:
+    os.sched_setaffinity(0, {cpu})
+config = {"INFERENCE_NUM_THREADS": 1, "PERFORMANCE_HINT": "LATENCY"}  # overnet's, 1 thread
+request = ov.Core().compile_model(sys.argv[1], "CPU", config).create_infer_request()
+x = np.random.rand(1, 3, 120, 160).astype(np.float32)
+request.infer({0: x})
+time.sleep(max(0.0, start - time.time()))
+begin = time.perf_counter()
+for _ in range(10):
+    request.infer({0: x})
+print((time.perf_counter() - begin) / 10)
+"""
+
+
+def pinning_probe(model: Path) -> str:
+    """Seconds per 160x120 inference of 1-thread OpenVINO processes: alone, two side by
+    side (OpenVINO pins both to the first CPU of their mask), two with a CPU each."""
+
+    def side_by_side(cpus: list[int]) -> list[float]:
+        start = time.time() + 8.0  # both compiled and warm before either starts
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", _PINNING_PROBE, str(model), str(cpu), str(start)],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for cpu in cpus
+        ]
+        return [float(p.communicate(timeout=120)[0]) for p in procs]
+
+    alone = side_by_side([-1])[0]
+    shared = side_by_side([-1, -1])
+    own = side_by_side([0, 1])
+    return (
+        f"OpenVINO 1-thread processes, s per 160x120 inference: alone {alone:.3f}; two side by "
+        f"side {shared[0]:.3f} / {shared[1]:.3f}; two with a CPU each {own[0]:.3f} / "
+        f"{own[1]:.3f} (why each actor claims CPUs of its own: overnet.scaleout.actor)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=48)
@@ -117,6 +162,8 @@ def main() -> None:
         work = Path(tmp)
         make_images(work / "in", args.images, width, height)
         model = export_onnx(args.weights, work / "x2.onnx", validate=False).path
+        if len(os.sched_getaffinity(0)) >= 2:
+            say(pinning_probe(model))
         begin = time.perf_counter()
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
         say(f"ray.init(num_cpus=2) took {time.perf_counter() - begin:.1f} s (once, not counted)")
