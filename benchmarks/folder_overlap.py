@@ -63,7 +63,8 @@ def main() -> None:
         for label, folder in make_folders(args.set5, work).items():
             files, _ = expand_inputs([str(folder)], False)
             decoded = [load_image(f.path) for f in files]
-            upscaler.upscale(decoded[0])  # warm-up (compilation, first allocations)
+            for image in decoded:  # warm-up: OpenVINO builds kernels per new input shape
+                upscaler.upscale(image)
             results: dict[str, list[float]] = {"model only": [], "overlap": [], "serial": []}
             for _ in range(args.rounds):
                 start = time.perf_counter()
