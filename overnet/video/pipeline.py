@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -68,6 +69,7 @@ def upscale_video(
     left under ``target`` then. ``on_frame(n)`` is called after each n frames upscaled.
     """
     av = require("av", "video files", "video")
+    _keep_ffmpeg_reasons(av)
     source, target = Path(source), Path(target)
     options, trim = options or EncodeOptions(), trim or Trim()
     begin = time.perf_counter()
@@ -95,6 +97,14 @@ def upscale_video(
     result.notes = [*plan.notes, *notes, *stages.encoder.notes, *result.notes]
     result.seconds = time.perf_counter() - begin
     return result
+
+
+def _keep_ffmpeg_reasons(av: Any) -> None:
+    """Let FFmpeg's own error line reach our messages ("Invalid argument" alone says
+    nothing): PyAV attaches the last logged error to an exception only while its logging
+    is on. Turned on at ERROR, and only when the caller has not set a level."""
+    if av.logging.get_level() is None:
+        av.logging.set_level(av.logging.ERROR)
 
 
 def _build(container, output, facts, plan, copy, trim, strict) -> _Stages:
