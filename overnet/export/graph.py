@@ -16,7 +16,8 @@ _MIN_FOLDABLE = 1e-3
 
 
 class InferenceGraph(nn.Module):
-    """OverNet for export: NCHW float32 RGB [0, 1] ``lr`` -> ``sr`` at a fixed scale.
+    """OverNet for export: NCHW float32 RGB [0, 1] ``lr`` -> ``sr`` at a fixed scale (or,
+    with ``overscale``, the F-channel features at the model's upscale).
 
     Differences from the training module, each exact up to float rounding:
     - weight norm folded into plain conv weights;
@@ -27,8 +28,12 @@ class InferenceGraph(nn.Module):
       convs before their ReLU when positive.
     """
 
-    def __init__(self, model: OverNet, scale: float | None = None) -> None:
+    def __init__(
+        self, model: OverNet, scale: float | None = None, *, overscale: bool = False
+    ) -> None:
         super().__init__()
+        #: stop at the overscaled features (N x F x uH x uW): ``--overscale`` graphs
+        self.overscale = overscale
         net = fold_weight_norm(copy.deepcopy(model)).eval()
         self.scale = float(model.config.scale if scale is None else check_scale(scale, net.upscale))
         self.net = net
@@ -43,6 +48,8 @@ class InferenceGraph(nn.Module):
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         size = target_size(lr, self.scale)
         body = self.net.body_features(lr - self.mean)
+        if self.overscale:
+            return self.net.upsample.up.body(body)
         return self.net.reconstruct(body, size) + resize_bicubic(lr, size)
 
 

@@ -14,6 +14,7 @@ from overnet._atomic import write_bytes_atomic
 from overnet._optional import require
 from overnet.errors import InputError, OverNetError
 from overnet.formats.onnx_metadata import DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAME, ModelMetadata
+from overnet.formats.overscale_head import OVERSCALE_OUTPUT
 
 MIN_OPSET = 17
 
@@ -44,9 +45,14 @@ def export_onnx(
     validate: bool = True,
     slim: bool = True,
     sample_image: str | Path | None = None,
+    overscale: bool = False,
 ) -> ExportResult:
     """Export ``weights`` to ``output`` (.onnx): input ``lr`` N x 3 x H x W float32 RGB
-    [0, 1], output ``sr``. Written atomically, and only after validation passes."""
+    [0, 1], output ``sr``. Written atomically, and only after validation passes.
+
+    ``overscale``: the graph ends at the overscaled features (``sr`` is N x F x uH x uW,
+    u = the model's upscale) and records the head that finishes them, so one file serves
+    every scale in [1, u] at any image size (``overnet.runtime.overscale``)."""
     onnx = require("onnx", "ONNX export")
     from overnet.weights import load_weights
 
@@ -58,16 +64,28 @@ def export_onnx(
             f"opset {opset} is not available: the installed onnx {onnx.__version__} and exporter "
             f"produce opsets {MIN_OPSET}..{max_opset} (default {DEFAULT_OPSET})"
         )
+    if overscale and scale is not None:
+        raise InputError(
+            "an --overscale graph serves every scale of its model: give the scale when "
+            "running it (overnet upscale --scale), not when exporting"
+        )
     loaded = load_weights(weights, scale)
     model = loaded.build()
+    head = ""
+    if overscale:
+        from overnet.model.overscale import overscale_head
+
+        head = overscale_head(model).to_text()
     metadata = ModelMetadata(
-        scale=float(loaded.config.scale),
+        scale=float(loaded.config.upscale if overscale else loaded.config.scale),
         upscale=loaded.config.upscale,
         precision="fp16" if fp16 else "fp32",
         opset=opset,
         source_sha256=loaded.sha256,
         overnet_version=__version__,
         channels=loaded.config.channels,
+        output=OVERSCALE_OUTPUT if overscale else "image",
+        head=head,
     )
     proto = build_onnx(model, metadata, dynamic_batch=dynamic_batch, static_shape=static_shape)
     notes: list[str] = []
@@ -97,7 +115,10 @@ def build_onnx(
     torch = require("torch", "ONNX export")
     from overnet.export.graph import InferenceGraph
 
-    graph = InferenceGraph(model, metadata.scale).eval()
+    if metadata.overscale:
+        graph = InferenceGraph(model, overscale=True).eval()
+    else:
+        graph = InferenceGraph(model, metadata.scale).eval()
     h, w = static_shape or (64, 64)
     example = torch.rand(2 if dynamic_batch else 1, 3, h, w)
     dims: dict[int, object] = {}

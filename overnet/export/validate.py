@@ -136,14 +136,14 @@ def validate_onnx(model_or_path, reference=None, *, sample_image=None) -> Valida
         report.problems.append(f"runtime could not load the model: {exc}")
         return report
     for name, x in inputs:
-        expected = _reference_output(reference, x, metadata.scale) if reference else None
+        expected = _reference_output(reference, x, metadata) if reference else None
         for runtime, run in runners.items():
             try:
                 y = np.asarray(run(x))
             except Exception as exc:  # report and keep checking other runtimes
                 report.problems.append(f"{runtime} failed on {name} {x.shape}: {exc}")
                 continue
-            want = (x.shape[0], 3, *output_size(x.shape[2], x.shape[3], metadata.scale))
+            want = _expected_shape(x.shape, metadata)
             if y.dtype != np.float32:
                 report.problems.append(f"{runtime}: output is {y.dtype}, expected float32")
             if y.shape != want:
@@ -160,7 +160,16 @@ def validate_onnx(model_or_path, reference=None, *, sample_image=None) -> Valida
     return report
 
 
-def _reference_output(model, x: np.ndarray, scale: float) -> np.ndarray:
+def _expected_shape(shape: tuple[int, ...], metadata: ModelMetadata) -> tuple[int, ...]:
+    n, _, h, w = shape
+    if metadata.overscale:  # the features: F channels at the upscale
+        return (n, metadata.channels, h * metadata.upscale, w * metadata.upscale)
+    return (n, 3, *output_size(h, w, metadata.scale))
+
+
+def _reference_output(model, x: np.ndarray, metadata: ModelMetadata) -> np.ndarray:
     torch = require("torch", "comparing against the PyTorch model")
     with torch.inference_mode():
-        return model(torch.from_numpy(x), scale).numpy()
+        if metadata.overscale:
+            return model.overscaled_features(torch.from_numpy(x)).numpy()
+        return model(torch.from_numpy(x), metadata.scale).numpy()

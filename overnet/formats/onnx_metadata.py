@@ -33,9 +33,17 @@ class ModelMetadata:
     value_range: str = "0,1"
     layout: str = "NCHW"
     min_size: int = 1
+    #: "image" (RGB at ``scale``), or "overscaled-features" (``--overscale``: F channels at
+    #: ``scale`` = upscale, finished by the runtime with ``head``)
+    output: str = "image"
+    head: str = ""  # OverscaleHead.to_text() of a features graph
+
+    @property
+    def overscale(self) -> bool:
+        return self.output != "image"
 
     def to_props(self) -> dict[str, str]:
-        return {f"overnet.{k}": str(v) for k, v in self.__dict__.items()}
+        return {f"overnet.{k}": str(v) for k, v in self.__dict__.items() if v != ""}
 
     @classmethod
     def from_props(cls, props: dict[str, str]) -> ModelMetadata | None:

@@ -55,7 +55,7 @@ def plan_tiles(height: int, width: int, tile: int | tuple[int, int], overlap: in
     ]
 
 
-def _ramp(length: int, before: int, after: int) -> np.ndarray:
+def ramp(length: int, before: int, after: int) -> np.ndarray:
     """1-D weights: rising over ``before`` samples, falling over ``after``, 1 in between.
 
     Weights never reach 0 so that every output pixel keeps a positive total weight.
@@ -87,8 +87,8 @@ class TileBlender:
         """``output``: C x (tile h * scale) x (tile w * scale) float32."""
         s, ov = self.scale, self.overlap * self.scale
         h, w = self.size
-        wy = _ramp(output.shape[1], ov if tile.y0 > 0 else 0, ov if tile.y1 < h else 0)
-        wx = _ramp(output.shape[2], ov if tile.x0 > 0 else 0, ov if tile.x1 < w else 0)
+        wy = ramp(output.shape[1], ov if tile.y0 > 0 else 0, ov if tile.y1 < h else 0)
+        wx = ramp(output.shape[2], ov if tile.x0 > 0 else 0, ov if tile.x1 < w else 0)
         weights = wy[:, None] * wx[None, :]
         ys, xs = slice(tile.y0 * s, tile.y1 * s), slice(tile.x0 * s, tile.x1 * s)
         self.total[:, ys, xs] += output * weights

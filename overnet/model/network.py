@@ -223,6 +223,11 @@ class OverNet(nn.Module):
         fused = self.reduction(torch.cat(outputs, dim=1))
         return self.res_scale(fused) + self.x_scale(self.Global_skip(features))
 
+    def overscaled_features(self, x: torch.Tensor) -> torch.Tensor:
+        """NCHW RGB [0, 1] -> N x F x (H*upscale) x (W*upscale): the features the network
+        resizes to the target size before ``exit1`` (what ``--overscale`` graphs output)."""
+        return self.upsample.up.body(self.body_features(self.sub_mean(x)))
+
     def reconstruct(self, body: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """Overscale, resize to ``size`` and project to RGB (before the skip and mean)."""
         return self.exit1(self.upsample(body, size))

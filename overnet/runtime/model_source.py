@@ -83,15 +83,18 @@ def detect_source(model: Any) -> ModelSource:
     )
 
 
-def cached_onnx_path(checkpoint: Path, scale: float | None, precision: str = "fp32") -> Path:
+def cached_onnx_path(
+    checkpoint: Path, scale: float | None, precision: str = "fp32", overscale: bool = False
+) -> Path:
     """Where the ONNX export of ``checkpoint`` is cached: keyed by the file's sha256, the
-    scale, the precision, the opset and the overnet version (a new overnet re-exports)."""
+    scale (or "overscale": the features graph), the precision, the opset and the overnet
+    version (a new overnet re-exports)."""
     from overnet import __version__
     from overnet.formats.digest import sha256_file
     from overnet.formats.onnx_metadata import DEFAULT_OPSET
 
     digest = sha256_file(checkpoint)[:16]
-    tag = f"x{scale:g}" if scale is not None else "native"
+    tag = "overscale" if overscale else f"x{scale:g}" if scale is not None else "native"
     name = f"{digest}-{tag}-{precision}-opset{DEFAULT_OPSET}-overnet{__version__}.onnx"
     return cache_dir() / "onnx" / name
 
@@ -106,13 +109,15 @@ def can_convert(source: ModelSource) -> bool:
     return cached_onnx_path(source.path, None).is_file()
 
 
-def cached_onnx(checkpoint: Path, scale: float | None, precision: str = "fp32") -> Path:
+def cached_onnx(
+    checkpoint: Path, scale: float | None, precision: str = "fp32", overscale: bool = False
+) -> Path:
     """Export ``checkpoint`` to ONNX once and reuse it (see cached_onnx_path).
 
     A cached file is used without torch; making one needs the ``export`` extra (torch +
     onnx), else MissingDependencyError says so and how to export elsewhere.
     """
-    target = cached_onnx_path(checkpoint, scale, precision)
+    target = cached_onnx_path(checkpoint, scale, precision, overscale)
     if target.is_file():
         return target
     for module in ("torch", "onnx"):
@@ -130,15 +135,23 @@ def cached_onnx(checkpoint: Path, scale: float | None, precision: str = "fp32") 
     # Validation is skipped here: export correctness is covered by its own tests, and a
     # cached file is reused many times.
     export_onnx(
-        checkpoint, target, scale=scale, fp16=precision == "fp16", validate=False, overwrite=True
+        checkpoint,
+        target,
+        scale=None if overscale else scale,
+        fp16=precision == "fp16",
+        validate=False,
+        overwrite=True,
+        overscale=overscale,
     )
     return target
 
 
 def onnx_model_for(source: ModelSource, options: dict[str, Any], precision: str) -> Path:
     """The ONNX file an ONNX backend opens for ``source``: the file itself, or a
-    checkpoint's cached export (its scale is then baked in, so ``scale`` is dropped)."""
+    checkpoint's cached export (its scale is then baked in, so ``scale`` is dropped; with
+    ``overscale`` the features graph, which serves every scale)."""
     assert source.path is not None
+    overscale = bool(options.pop("overscale", False))
     if source.kind != "checkpoint":
         return source.path
-    return cached_onnx(source.path, options.pop("scale", None), precision)
+    return cached_onnx(source.path, options.pop("scale", None), precision, overscale)

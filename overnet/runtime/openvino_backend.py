@@ -255,6 +255,11 @@ def _open(source: ModelSource, options: dict[str, Any]) -> OpenVinoSession:
     precision = options.pop("precision", None)
     if precision == "int8" and source.kind == "checkpoint":
         assert source.path is not None
+        if options.pop("overscale", False):
+            raise InputError(
+                "the INT8 model is calibrated and gated at integer scales; it has no "
+                "overscale graph: use openvino or openvino-bf16 for fractional scales"
+            )
         path = cached_int8_ir(source.path, options.pop("scale", None))
     else:  # an IR or ONNX file as given, a checkpoint through its cached fp32 ONNX export
         path = onnx_model_for(source, options, "fp32")  # OpenVINO picks its own precision

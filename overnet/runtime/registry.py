@@ -11,9 +11,11 @@ from typing import Any
 
 from overnet._optional import available, install_hint
 from overnet.errors import InputError, MissingDependencyError
+from overnet.formats.overscale_head import head_of
 from overnet.runtime import openvino_backend, ort_backend, tensorrt_backend, torch_backend
 from overnet.runtime.base import Session
 from overnet.runtime.model_source import KIND_NAMES, ModelSource, can_convert, detect_source
+from overnet.runtime.overscale import OverscaleSession, overscale_head_of
 from overnet.runtime.spec import BackendSpec, Variant
 
 #: every backend overnet knows, in the order they are listed to users
@@ -149,8 +151,39 @@ def open_session(
     ``channels_last`` for torch, ``cuda_graph``/``verify``/``trust_host_code`` for
     TensorRT...; see each BACKEND declaration); one the backend does not take is an
     InputError. The returned session's ``info`` says what actually runs.
+
+    Any scale at any size: a checkpoint or module opened at a fractional ``scale`` (or
+    with ``overscale=True``), and any file exported with ``--overscale``, runs a graph
+    that ends at the overscaled features; the session (``OverscaleSession``) finishes
+    them to ``scale`` on the host, and ``Upscaler`` tiles it at that scale.
     """
     source = detect_source(model)
+    file_head = overscale_head_of(source)
+    fractional = scale is not None and not float(scale).is_integer()
+    overscale = backend_options.pop("overscale", None)
+    if file_head is not None or (source.kind in ("checkpoint", "module") and fractional):
+        overscale = True
+    if overscale:  # the graph ends at the features: ``scale`` is the finished output's
+        target, scale = scale, None
+        if source.kind not in ("checkpoint", "module"):
+            if file_head is None:
+                raise InputError(
+                    f"{source.label} ends in RGB at its export scale, not at the overscaled "
+                    "features; export it with `overnet export --overscale` to run any scale"
+                )
+            overscale = None  # a features file needs no option to say so
+        inner = _open(
+            model, source, backend, device, precision, scale, threads, overscale, backend_options
+        )
+        head = file_head or head_of(inner.info.metadata, source.label)
+        if head is None:  # pragma: no cover - every backend records the head it exports
+            raise AssertionError(f"{inner.info.backend} opened no overscale head")
+        return OverscaleSession(inner, head, target)
+    return _open(model, source, backend, device, precision, scale, threads, None, backend_options)
+
+
+def _open(model, source, backend, device, precision, scale, threads, overscale, backend_options):
+    """open_session once the overscale decision is made (``overscale`` passed on)."""
     options: dict[str, Any] = {}
     if backend == "auto":
         spec = get_backend(choose_backend(source, device))
@@ -161,7 +194,7 @@ def open_session(
         options.update(variant.options)
     if device != "cpu" or "device" not in options:  # an explicit device wins over a variant's
         options["device"] = device
-    given = {"precision": precision, "scale": scale, "threads": threads}
+    given = {"precision": precision, "scale": scale, "threads": threads, "overscale": overscale}
     options.update({k: v for k, v in given.items() if v is not None})
     options.update({k: v for k, v in backend_options.items() if v is not None})
     unknown = sorted(set(options) - spec.accepted_options)

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from overnet.runtime.model_source import ModelSource
 
 #: options every backend takes from ``open_session`` (the rest are backend-specific)
-COMMON_OPTIONS = frozenset({"device", "precision", "scale", "threads"})
+COMMON_OPTIONS = frozenset({"device", "precision", "scale", "threads", "overscale"})
 
 #: (bytes per input pixel, extra bytes per input pixel per upscale**2) of one inference
 MemoryModel = tuple[int, int]

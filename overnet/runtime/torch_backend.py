@@ -13,6 +13,7 @@ import numpy as np
 
 from overnet._optional import require
 from overnet.errors import InputError, MissingDependencyError
+from overnet.formats.overscale_head import HEAD_KEY
 from overnet.runtime.base import Session, SessionInfo
 from overnet.runtime.model_source import ModelSource
 from overnet.runtime.spec import BackendSpec, Variant
@@ -111,9 +112,20 @@ class TorchSession(Session):
 def _open(source: ModelSource, options: dict[str, Any]) -> TorchSession:
     model = source.module if source.kind == "module" else source.path
     device, scale = options.pop("device", "cpu"), options.get("scale")
-    module = load_module(model, device=device, scale=scale)
+    overscale = options.pop("overscale", False)
+    module = load_module(model, device=device, scale=None if overscale else scale)
     precision = options.pop("precision", None) or "fp32"
-    return TorchSession(module, precision=precision, label=source.label, **options)
+    head = None
+    if overscale:  # stop at the features; OverscaleSession (open_session) finishes them
+        from overnet.model.overscale import OverscaleFeatures, overscale_head
+
+        head = overscale_head(module)
+        module = OverscaleFeatures(module)
+        options["scale"] = head.upscale
+    session = TorchSession(module, precision=precision, label=source.label, **options)
+    if head is not None:
+        session.info.metadata[HEAD_KEY] = head.to_text()
+    return session
 
 
 BACKEND = BackendSpec(

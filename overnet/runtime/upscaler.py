@@ -14,6 +14,7 @@ from overnet.errors import InputError
 from overnet.imaging.tiling import Tile, TileBlender, batches, plan_tiles
 from overnet.runtime.base import Session
 from overnet.runtime.memory import bytes_per_input_pixel
+from overnet.runtime.overscale import MIN_OVERLAP, head_bytes_per_input_pixel, run_overscaled
 from overnet.units import parse_memory
 
 #: Working-memory budget for inference (activations of the tiles in flight). With the
@@ -52,8 +53,13 @@ class Upscaler:
     ``--tile 0``). ``batch``: most tiles (or whole images) per ``Session.run`` (None: 1 on
     CPU, 4 on GPUs). ``max_memory`` bounds what one run holds, batch included: a plan
     lowers the batch (down to 1) before it shrinks a tile below ``MIN_AUTO_TILE``, and an
-    explicit ``tile`` is kept as given with the batch lowered to fit. Tiling needs an
-    integer scale; images that fit the budget run whole at any scale.
+    explicit ``tile`` is kept as given with the batch lowered to fit.
+
+    Any scale tiles on a session opened with ``overscale=True`` (or a graph exported with
+    ``--overscale``): tiles run to the model's overscaled features and each finishes its
+    window of the output on the host (``overnet.runtime.overscale``); the features and
+    that work are counted in ``max_memory``. A session whose graph ends at a fractional
+    scale runs whole images only.
     """
 
     def __init__(
@@ -85,6 +91,10 @@ class Upscaler:
             self.batch = min(self.batch, session.info.max_batch)
         variant = session.info.backend
         self.bytes_per_pixel = bytes_per_input_pixel(variant, session.info.upscale)
+        #: set for sessions that end at the overscaled features (OverscaleSession)
+        self.head = getattr(session, "head", None)
+        if self.head is not None:
+            self.bytes_per_pixel += head_bytes_per_input_pixel(self.head, session.info.scale)
 
     # -- planning --------------------------------------------------------------------
     def plan(self, height: int, width: int) -> TilePlan:
@@ -125,14 +135,17 @@ class Upscaler:
         # Overlap must leave each tile some pixels of its own, on the axes that are tiled
         # (a thin untiled side must not shrink the overlap of the long one).
         tiled_sides = [t for t, n in ((tile_h, height), (tile_w, width)) if t < n]
-        overlap = min([self.overlap] + [max(0, t // 2 - 1) for t in tiled_sides])
+        wanted = self.overlap if self.head is None else max(self.overlap, MIN_OVERLAP)
+        overlap = min([wanted] + [max(0, t // 2 - 1) for t in tiled_sides])
         if not tiled_sides:
             overlap = 0
-        if not float(info.scale).is_integer() and (tile_h, tile_w) != (height, width):
+        if self.head is None and not float(info.scale).is_integer() and tiled_sides:
             raise InputError(
                 f"this {height}x{width} image needs tiling (budget {self.max_memory / 1e9:.2g} GB"
-                f"), which needs an integer scale, got x{info.scale:g}; raise --max-memory or "
-                "use an integer scale"
+                f"), and this {info.backend} graph ends at x{info.scale:g}, which tiles do not "
+                "line up on; open the model with overscale=True (a checkpoint does this for "
+                "fractional scales; export files with `overnet export --overscale`) or raise "
+                "--max-memory"
             )
         tiles = plan_tiles(height, width, (tile_h, tile_w), overlap)
         batch = min(self._batch_within(budget_pixels, tile_h * tile_w), len(tiles))
@@ -150,6 +163,8 @@ class Upscaler:
             raise InputError(f"expected an Nx3xHxW batch, got shape {batch.shape}")
         n, _, h, w = batch.shape
         plan = plan or self.plan(h, w)
+        if self.head is not None:
+            return np.stack([self._run_overscaled(batch[i], plan) for i in range(n)])
         if not plan.tiled:  # whole images, as many per run as the plan's budget allows
             step = plan.batch
             return np.concatenate(
@@ -168,22 +183,41 @@ class Upscaler:
                 blender.add(tile, out)
         return blender.result()
 
-    def _run_padded(self, batch: np.ndarray) -> np.ndarray:
-        """Run, edge-padding inputs below the model's minimum size (TensorRT profiles)."""
+    def _run_overscaled(self, image: np.ndarray, plan: TilePlan) -> np.ndarray:
+        assert self.head is not None
+        features = self.session.run_features  # type: ignore[attr-defined]
+        return run_overscaled(
+            image,
+            list(plan.tiles),
+            plan.batch,
+            lambda stack: self._run_padded(stack, features, self.head.upscale),
+            self.head,
+            self.session.info.scale,
+        )
+
+    def _run_padded(
+        self,
+        batch: np.ndarray,
+        run: Callable[[np.ndarray], np.ndarray] | None = None,
+        factor: float | None = None,
+    ) -> np.ndarray:
+        """Run (``session.run``, or ``run`` giving outputs ``factor`` times larger),
+        edge-padding inputs below the model's minimum size (TensorRT profiles)."""
+        run = run or self.session.run
         _, _, h, w = batch.shape
         min_h, min_w = self.session.info.min_hw
         pad_h, pad_w = max(0, min_h - h), max(0, min_w - w)
         if not (pad_h or pad_w):
-            return self.session.run(batch)
-        scale = self.session.info.scale
+            return run(batch)
+        scale = self.session.info.scale if factor is None else factor
         if not float(scale).is_integer():
             raise InputError(
                 f"{h}x{w} is below the model minimum {min_h}x{min_w}; padding needs an "
-                f"integer scale, got x{scale:g}"
+                f"integer scale, got x{scale:g} (overscale=True pads at the model's upscale)"
             )
         padded = np.pad(batch, ((0, 0), (0, 0), (0, pad_h), (0, pad_w)), mode="edge")
         s = int(scale)
-        return self.session.run(padded)[:, :, : h * s, : w * s]
+        return run(padded)[:, :, : h * s, : w * s]
 
     # -- images ----------------------------------------------------------------------
     def upscale(self, image: Any) -> Any:
@@ -218,11 +252,15 @@ class Upscaler:
 
 
 class _RunThrough:
-    """A session's ``info`` with another ``run`` (what ``Upscaler.upscale_with`` uses)."""
+    """A session's ``info`` with another ``run`` (what ``Upscaler.upscale_with`` uses).
+
+    On an overscale session the tiles ``run`` gets are the ones ``run_features`` would
+    get: ``run`` then returns features, as ``session.run_features`` would."""
 
     def __init__(self, session: Session, run: Callable[[np.ndarray], np.ndarray]) -> None:
         self.info = session.info
         self.run = run
+        self.run_features = run
 
 
 def _balanced_side(length: int, max_side: int, overlap: int) -> int:

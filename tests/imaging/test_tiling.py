@@ -82,10 +82,10 @@ def test_profile_limits_are_respected_and_small_inputs_padded():
     assert session.shapes[-1][2:] == (32, 32)
 
 
-def test_fractional_scale_that_needs_tiles_is_refused():
+def test_a_graph_that_ends_at_a_fractional_scale_does_not_tile_and_says_what_does():
     session = NearestSession(2)
     session.info.scale = 2.5
-    with pytest.raises(InputError, match="integer scale"):
+    with pytest.raises(InputError, match="overscale=True"):
         Upscaler(session, tile=16).plan(40, 40)
 
 
