@@ -40,12 +40,19 @@ def _torch_predictor(weights: Path, scale: float | None, device: str) -> tuple[f
 
 
 def _session_predictor(
-    weights: Path, backend: str, device: str, scale: float | None, tile: int | None
+    weights: Path,
+    backend: str,
+    device: str,
+    scale: float | None,
+    tile: int | None,
+    overscale: bool = False,
 ) -> tuple[float, Predictor]:
     """A runtime session: whole images (tile None or 0) or tiles of ``tile`` input pixels."""
     from overnet.runtime import open_session
 
-    session = open_session(weights, backend, device=device, scale=scale)
+    session = open_session(
+        weights, backend, device=device, scale=scale, overscale=True if overscale else None
+    )
     click.echo(f"backend: {session.info.describe()}", err=True)
     if not tile:
         return session.info.scale, session.run
@@ -77,6 +84,12 @@ def _session_predictor(
 @tile_option("the whole image (exact figures)")
 @device_option("cpu", help="Device: cpu, cuda[:N].")
 @click.option(
+    "--overscale",
+    is_flag=True,
+    help="Run the graph that ends at the overscaled features and finish on the host (what "
+    "fractional scales use): checks that path against the published figures.",
+)
+@click.option(
     "--save-dir",
     type=click.Path(path_type=Path),
     default=None,
@@ -94,6 +107,7 @@ def eval_(
     backend: str,
     tile: int | None,
     device: str,
+    overscale: bool,
     save_dir: Path | None,
     json_path: Path | None,
     csv_path: Path | None,
@@ -107,10 +121,10 @@ def eval_(
     why = "evaluation reads the dataset's LR images of one integer scale (X2, X3)"
     if scale is not None:
         integer_scale(scale, "--scale", why)
-    if backend == "torch" and not tile:
+    if backend == "torch" and not tile and not overscale:
         model_scale, predict = _torch_predictor(weights, scale, device)
     else:
-        model_scale, predict = _session_predictor(weights, backend, device, scale, tile)
+        model_scale, predict = _session_predictor(weights, backend, device, scale, tile, overscale)
     int_scale = integer_scale(model_scale, "--scale", why)
     results, failed = [], 0
     for folder in data_dirs:

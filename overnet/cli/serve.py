@@ -32,7 +32,10 @@ _model = stack(
         default=None,
         help="Compute precision (default: the model file's / fp32).",
     ),
-    scale_option("Target scale (default: the model's); an integer (every image is tiled)."),
+    scale_option(
+        "Target scale (default: the model's), up to its upscale; a fractional scale runs "
+        "the overscale graph (every image is tiled)."
+    ),
     click.option("--threads", type=int, default=None, help="CPU threads per replica."),
     click.option("--name", default=None, help="Model name in answers (default: file name)."),
 )

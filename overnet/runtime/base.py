@@ -36,6 +36,8 @@ class SessionInfo:
     notes: list[str] = field(default_factory=list)
     #: where the model runs, for decisions (``device`` is for people): "cpu" or "gpu"
     device_type: str = "cpu"
+    #: the graph ends at the overscaled features, finished to ``scale`` on the host
+    overscale: bool = False
 
     @property
     def on_gpu(self) -> bool:
@@ -51,7 +53,12 @@ class SessionInfo:
             extra.append(f"{self.threads} threads")
         if self.providers:
             extra.append("providers " + ",".join(self.providers))
-        return f"{self.backend} on {self.device} ({', '.join(extra)}), x{self.scale:g}"
+        via = (
+            f" (overscale: x{self.upscale} features, finished on the host)"
+            if self.overscale
+            else ""
+        )
+        return f"{self.backend} on {self.device} ({', '.join(extra)}), x{self.scale:g}{via}"
 
 
 class Session(ABC):

@@ -92,6 +92,19 @@ def finish_window(
     return out
 
 
+def finish_whole(
+    features: np.ndarray, images: np.ndarray, head: OverscaleHead, scale: float
+) -> np.ndarray:
+    """N x 3 x H' x W' at ``scale`` from whole images (N x 3 x H x W) and their features."""
+    out_h, out_w = output_size(images.shape[2], images.shape[3], scale)
+    return np.stack(
+        [
+            finish_window(f, (0, 0), image, head, scale, (0, out_h), (0, out_w))
+            for f, image in zip(features, images, strict=True)
+        ]
+    )
+
+
 def owned_outputs(
     length: int, out_length: int, spans: list[tuple[int, int]]
 ) -> dict[tuple[int, int], tuple[int, int, int, int]]:
@@ -190,7 +203,11 @@ class OverscaleSession(Session):
             f"on the host (numpy) to x{target:g}"
         )
         self.info = dataclasses.replace(
-            inner.info, scale=target, upscale=head.upscale, notes=[*inner.info.notes, note]
+            inner.info,
+            scale=target,
+            upscale=head.upscale,
+            notes=[*inner.info.notes, note],
+            overscale=True,
         )
 
     def run_features(self, batch: Any) -> np.ndarray:
@@ -198,15 +215,7 @@ class OverscaleSession(Session):
         return self.inner.run(batch)
 
     def _run(self, batch: Any) -> np.ndarray:
-        images = as_numpy(batch)
-        features = self.run_features(batch)
-        out_h, out_w = output_size(images.shape[2], images.shape[3], self.info.scale)
-        return np.stack(
-            [
-                finish_window(f, (0, 0), img, self.head, self.info.scale, (0, out_h), (0, out_w))
-                for f, img in zip(features, images, strict=True)
-            ]
-        )
+        return finish_whole(self.run_features(batch), as_numpy(batch), self.head, self.info.scale)
 
     def close(self) -> None:
         self.inner.close()

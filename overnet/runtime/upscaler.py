@@ -14,7 +14,12 @@ from overnet.errors import InputError
 from overnet.imaging.tiling import Tile, TileBlender, batches, plan_tiles
 from overnet.runtime.base import Session
 from overnet.runtime.memory import bytes_per_input_pixel
-from overnet.runtime.overscale import MIN_OVERLAP, head_bytes_per_input_pixel, run_overscaled
+from overnet.runtime.overscale import (
+    MIN_OVERLAP,
+    finish_whole,
+    head_bytes_per_input_pixel,
+    run_overscaled,
+)
 from overnet.units import parse_memory
 
 #: Working-memory budget for inference (activations of the tiles in flight). With the
@@ -163,8 +168,22 @@ class Upscaler:
             raise InputError(f"expected an Nx3xHxW batch, got shape {batch.shape}")
         n, _, h, w = batch.shape
         plan = plan or self.plan(h, w)
-        if self.head is not None:
+        if self.head is not None and plan.tiled:
             return np.stack([self._run_overscaled(batch[i], plan) for i in range(n)])
+        if self.head is not None:  # whole images, batched: features, then each finished
+            step, u = plan.batch, self.head.upscale
+            run = self.session.run_features  # type: ignore[attr-defined]
+            return np.concatenate(
+                [
+                    finish_whole(
+                        self._run_padded(batch[i : i + step], run, u),
+                        batch[i : i + step],
+                        self.head,
+                        self.session.info.scale,
+                    )
+                    for i in range(0, n, step)
+                ]
+            )
         if not plan.tiled:  # whole images, as many per run as the plan's budget allows
             step = plan.batch
             return np.concatenate(

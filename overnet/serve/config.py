@@ -95,11 +95,6 @@ class ServiceConfig:
             raise InputError(f"--max-batch must be at least 1, got {self.max_batch}")
         if not 0 <= self.max_wait_ms < math.inf:
             raise InputError(f"--max-wait-ms must be >= 0, got {self.max_wait_ms}")
-        if self.scale is not None and not float(self.scale).is_integer():
-            raise InputError(
-                f"the service tiles every image, which needs an integer scale, got "
-                f"x{self.scale:g}; use `overnet upscale` for x{self.scale:g}"
-            )
         if self.num_gpus < 0 or self.num_cpus < 0:
             raise InputError("--num-gpus and --num-cpus must be >= 0 (fractions allowed)")
         if self.drain_s < 0:

@@ -207,4 +207,6 @@ class Replica:
         """One batch of the batcher: tiles of any requests, run on the inference thread."""
         self.stats.batch(len(tiles), len(set(owners)))
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._inference, run_grouped, self.session.run, tiles)
+        # an overscale session's tiles run to its features (the Upscaler finishes them)
+        run = getattr(self.session, "run_features", self.session.run)
+        return await loop.run_in_executor(self._inference, run_grouped, run, tiles)

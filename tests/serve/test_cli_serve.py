@@ -24,7 +24,6 @@ from tests.serve.conftest import encoded, free_port, noise
         (["--replicas", "2", "--min-replicas", "1", "--max-replicas", "3"], "not both"),
         (["--min-replicas", "1"], "both --min-replicas and --max-replicas"),
         (["--min-replicas", "3", "--max-replicas", "2"], "--min-replicas <= --max-replicas"),
-        (["--scale", "2.5"], "needs an integer scale"),
         (["--tile", "0"], "--tile"),
         (["--max-body", "4096"], "a bare number is ambiguous"),
     ],

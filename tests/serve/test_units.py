@@ -210,7 +210,6 @@ def test_metrics_sum_over_replicas_and_render_prometheus_text():
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"scale": 2.5}, "needs an integer scale"),
         ({"min_replicas": 1}, "both --min-replicas and --max-replicas"),
         ({"min_replicas": 3, "max_replicas": 2}, "--min-replicas <= --max-replicas"),
         ({"max_batch": 0}, "--max-batch"),
@@ -289,3 +288,24 @@ def test_replica_queue_full_is_503_with_retry_after(replica):
     replica.admit()
     replica.release(0.1)
     assert replica.describe()["tile"] == TILE and replica.ready
+
+
+def test_a_replica_serves_a_fractional_scale_tile_by_tile(x2_weights):
+    """x1.5 on the x2 checkpoint: the batcher runs tiles to their overscaled features and
+    the replica's Upscaler finishes them; the result is the Upscaler's own."""
+    pytest.importorskip("onnxruntime")
+    config = ServiceConfig(
+        model=str(x2_weights), backend="onnxruntime", scale=1.5, threads=1, tile=TILE,
+        overlap=OVERLAP,
+    )  # fmt: skip
+    config.check()
+    opened = Replica.open(config)
+    try:
+        image = noise(52, 40, seed=6)
+        out = asyncio.run(opened.upscale(encoded(image), {}, _submit(opened)))
+        direct = Upscaler(opened.session, tile=TILE, overlap=OVERLAP).upscale(image)
+        served = np.asarray(Image.open(io.BytesIO(out.data)))
+        assert served.shape == (60, 78, 3) and np.array_equal(served, np.asarray(direct))
+        assert out.tiles > 1
+    finally:
+        opened.close()

@@ -134,3 +134,20 @@ def test_real_x2_model_end_to_end(x2_weights, tmp_path):
     assert packets(out / "tiny.mp4", "audio") == packets(source, "audio")
     assert "openvino" in result.output or "x2" in result.output
     assert time.perf_counter() - begin < 120
+
+
+def test_a_fractional_scale_video_tiles_frames_through_the_overscale_graph(x2_weights, tmp_path):
+    """x1.5 with a budget that forces tiles: every frame is finished window by window."""
+    pytest.importorskip("openvino")
+    pytest.importorskip("torch")
+    source = make_clip(tmp_path / "tiny.mp4", Clip(width=120, height=80, frames=2))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main,
+        ["upscale", str(source), "-o", str(out), "--weights", str(x2_weights), "--no-progress",
+         "--scale", "1.5", "--tile", "48", "--codec", "ffv1", "--pix-fmt", "rgb24"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "overscale" in result.output
+    made = facts(out / "tiny.mp4")
+    assert made["size"] == (180, 120) and made["frames"] == 2
