@@ -49,9 +49,13 @@ def _resize_axis(
         )
     shape = [1] * x.ndim
     shape[axis] = -1
-    out = np.take(x, local[:, 0], axis=axis) * weights[:, 0].reshape(shape)
+    # in place: one temporary of the output's size (the features are large)
+    out = np.take(x, local[:, 0], axis=axis)
+    out *= weights[:, 0].reshape(shape)
     for k in range(1, 4):
-        out += np.take(x, local[:, k], axis=axis) * weights[:, k].reshape(shape)
+        tap = np.take(x, local[:, k], axis=axis)
+        tap *= weights[:, k].reshape(shape)
+        out += tap
     return out
 
 

@@ -35,10 +35,10 @@ MIN_OVERLAP = 2 * READ_MARGIN + 2
 
 def head_bytes_per_input_pixel(head: OverscaleHead, scale: float) -> int:
     """Host memory per input pixel for finishing one tile: the features as returned
-    (float32, and the backend's own copy), one resized axis, the resized window and its
-    27-channel projection (exit1's taps)."""
+    (float32, and the backend's own copy), one resized axis and its temporary, the
+    resized window (and its padded copy) and its 27-channel projection (exit1's taps)."""
     f, u = head.channels, head.upscale
-    floats = 2 * f * u * u + f * u * scale + f * scale * scale + 27 * scale * scale
+    floats = 2 * f * u * u + 2 * f * u * scale + 2 * f * scale * scale + 27 * scale * scale
     return int(4 * floats) + 1
 
 
