@@ -102,5 +102,6 @@ def test_the_quick_start_runs(mirror, tmp_path, monkeypatch):
     assert Image.open(tmp_path / "out" / "photo.png").size == (64, 48)
     assert Image.open(tmp_path / "out" / "sub" / "b.png").size == (44, 32)
     assert (tmp_path / "out" / "clip.mp4").stat().st_size > 0
+    assert Image.open(tmp_path / "x1.5" / "photo.png").size == (48, 36)  # any scale
     assert (tmp_path / "x2.onnx").stat().st_size > 1_000_000
-    assert ran.count("upscale") == 3 and {"weights", "export", "bench", "eval"} <= set(ran)
+    assert ran.count("upscale") == 4 and {"weights", "export", "bench", "eval"} <= set(ran)
