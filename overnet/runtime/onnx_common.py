@@ -29,7 +29,8 @@ def onnx_facts(path: Path, scale: float | None) -> OnnxModelFacts:
     if scale is not None and meta_scale is not None and not math.isclose(scale, meta_scale):
         raise InputError(
             f"{path} was exported for x{meta_scale:g}, not x{scale:g}; export the scale you "
-            "need (`overnet export --scale`) or leave scale unset"
+            "need (`overnet export --scale`), one that serves every scale (`overnet export "
+            "--overscale`), or leave scale unset"
         )
     upscale = int(metadata["overnet.upscale"]) if "overnet.upscale" in metadata else None
     return OnnxModelFacts(

@@ -89,7 +89,8 @@ def model_facts(path: Path, scale: float | None) -> OnnxModelFacts:
     if scale is not None and meta_scale is not None and not math.isclose(scale, meta_scale):
         raise InputError(
             f"{path} was exported for x{meta_scale:g}, not x{scale:g}; export the scale you "
-            "need (`overnet export --format openvino --scale`) or leave scale unset"
+            "need (`overnet export --format openvino --scale`), one that serves every scale "
+            "(`--overscale`), or leave scale unset"
         )
     upscale = metadata.get("overnet.upscale")
     return OnnxModelFacts(
