@@ -144,6 +144,8 @@ class Encoder(Stage):
         self.frames_out = 0
         self.notes: list[str] = []
         self._waiting: list[Any] = []  # packets that came before the header was written
+        self._last_dts: int | None = None  # of the video packets muxed so far
+        self.repaired = 0  # video packets whose encoder timestamps were repaired
 
     def work(self) -> None:
         while True:
@@ -157,7 +159,12 @@ class Encoder(Stage):
             elif kind == "end":
                 break
         if self.size is not None:
-            self.output.mux(self.video.encode(None))
+            self._mux_video(self.video.encode(None))
+        if self.repaired:
+            self.notes.append(
+                f"{self.repaired} encoded packet(s) came with an invalid dts from "
+                f"{self.plan.codec}; repaired as the ffmpeg command line does"
+            )
 
     def _start(self, width: int, height: int) -> None:
         av = require("av", "video files", "video")
@@ -204,8 +211,28 @@ class Encoder(Stage):
                 dst_color_range=colour.range if colour and colour.range else None,
             )
         frame.pts, frame.time_base = pts, time_base
-        self.output.mux(self.video.encode(frame))
+        self._mux_video(self.video.encode(frame))
         self.frames_out += 1
+
+    def _mux_video(self, packets: list[Any]) -> None:
+        """Mux encoded packets, with the timestamp repairs the ffmpeg command line makes:
+        libx265 with frame threads can hand out a garbage dts (above the pts) for the
+        first packets of a short run, which every muxer refuses ("pts < dts")."""
+        for packet in packets:
+            pts, dts = packet.pts, packet.dts
+            if pts is not None and dts is not None:
+                floor = self._last_dts + 1 if self._last_dts is not None else None
+                if dts > pts:  # the median of pts, dts and the next free dts, as ffmpeg
+                    dts = pts if floor is None else sorted((pts, dts, floor))[1]
+                    packet.pts = max(pts, dts)
+                if floor is not None and dts < floor:
+                    dts = floor
+                    packet.pts = max(packet.pts, dts)
+                if dts != packet.dts:
+                    self.repaired += 1
+                    packet.dts = dts
+                self._last_dts = dts
+            self.output.mux(packet)
 
     def _mux(self, packet: Any) -> None:
         if self.size is None:  # the header needs the video's size: hold until then
