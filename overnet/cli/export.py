@@ -9,6 +9,16 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from overnet.cli import export_formats as formats
+from overnet.cli.export_formats import (
+    INT8_ONLY,
+    ONNX_ONLY,
+    OPENVINO_ONLY,
+    TENSORRT_ONLY,
+    TRITON_ONLY,
+    overscale_label,
+    overscale_problem,
+)
 from overnet.cli.library import LibraryChoice, constant, field_default
 from overnet.cli.options import (
     memory_option,
@@ -18,31 +28,6 @@ from overnet.cli.options import (
     size_option,
     stack,
     weights_option,
-)
-
-#: options of `overnet export` that only one --format uses
-_ONNX_ONLY = ("opset", "static_shape", "sample_image", "dynamic_batch")
-_TENSORRT_ONLY = (
-    "scales",
-    "min_shape",
-    "opt_shape",
-    "max_shape",
-    "workspace",
-    "opt_level",
-    "timing_cache",
-    "version_compatible",
-    "hardware_compat",
-)
-_TRITON_ONLY = ("backend", "device", "max_batch", "queue_delay_us")
-_OPENVINO_ONLY = ("precision_hint",)
-_INT8_ONLY = (
-    "calibration",
-    "validation",
-    "max_drop",
-    "calibration_crops",
-    "crop_size",
-    "keep_float",
-    "max_reverts",
 )
 
 
@@ -185,6 +170,12 @@ def _openvino_options() -> Any:
 @scale_option("Target scale factor baked into the graph, e.g. 2 or 2.5 (default: the weights').")
 @click.option("--fp16", is_flag=True, help="float16 weights/activations, float32 I/O.")
 @click.option(
+    "--overscale",
+    is_flag=True,
+    help="graph ends at the overscaled features: one file serves every scale in [1, upscale] "
+    "at any image size; the runtime finishes it",
+)
+@click.option(
     "--opset", type=int, default=constant("overnet.export", "DEFAULT_OPSET"), help="ONNX opset."
 )
 @click.option("--dynamic-batch/--static-batch", default=True, help="Batch axis dynamic or 1.")
@@ -216,6 +207,7 @@ def export(
     fmt: str,
     scale: float | None,
     fp16: bool,
+    overscale: bool,
     opset: int,
     dynamic_batch: bool,
     static_shape: tuple[int, int] | None,
@@ -229,18 +221,27 @@ def export(
     output `sr`."""
     from overnet.export import export_onnx
 
-    triton = {name: trt_options.pop(name) for name in _TRITON_ONLY}
-    openvino = {name: trt_options.pop(name) for name in (*_OPENVINO_ONLY, "int8", *_INT8_ONLY)}
+    triton = {name: trt_options.pop(name) for name in TRITON_ONLY}
+    openvino = {name: trt_options.pop(name) for name in (*OPENVINO_ONLY, "int8", *INT8_ONLY)}
+    problem = overscale_problem(fmt, scale, trt_options["scales"], openvino["int8"], overscale)
+    if problem:
+        raise click.UsageError(problem)
     _check_export_options(fmt, scale, fp16, trt_options)
     if fmt == "openvino" or openvino["int8"]:
         openvino["sample_image"] = sample_image
-        _export_openvino(fmt, weights, output, scale, fp16, overwrite, validate, openvino)
+        formats.export_openvino(
+            fmt, weights, output, scale, fp16, overwrite, validate, openvino, overscale
+        )
         return
     if fmt == "triton":
-        _export_triton(weights, output, scale, fp16, overwrite, validate, triton, trt_options)
+        formats.export_triton(
+            weights, output, scale, fp16, overwrite, validate, triton, trt_options
+        )
         return
     if fmt == "tensorrt":
-        _export_tensorrt(weights, output, scale, overwrite, validate, **trt_options)
+        formats.export_tensorrt(
+            weights, output, scale, overwrite, validate, overscale, **trt_options
+        )
         return
     result = export_onnx(
         weights,
@@ -253,10 +254,12 @@ def export(
         overwrite=overwrite,
         validate=validate,
         sample_image=sample_image,
+        overscale=overscale,
     )
     meta = result.metadata
+    what = overscale_label(meta.scale, meta.upscale) if overscale else f"x{meta.scale:g}"
     click.echo(
-        f"wrote {result.path} ({meta.precision}, x{meta.scale:g}, upscale {meta.upscale}, "
+        f"wrote {result.path} ({meta.precision}, {what}, upscale {meta.upscale}, "
         f"opset {meta.opset}, {sum(result.node_counts.values())} nodes)"
     )
     if result.validation is not None:
@@ -297,136 +300,30 @@ def _check_export_options(
 
 def _ignored_options(fmt: str, triton_backend: str | None) -> list[tuple[tuple[str, ...], str]]:
     """(options, why) that the chosen --format (and --triton-backend) would ignore."""
-    triton = (_TRITON_ONLY, "they apply to --format triton only")
+    triton = (TRITON_ONLY, "they apply to --format triton only")
     if fmt == "openvino" or ctx_int8():
         why = "--format openvino and --int8 use their own ONNX export (default opset, dynamic)"
-        tensorrt = (_TENSORRT_ONLY, "they apply to --format tensorrt only")
+        tensorrt = (TENSORRT_ONLY, "they apply to --format tensorrt only")
         own = [(("opset", "static_shape", "dynamic_batch"), why), tensorrt, triton]
         if not ctx_int8():
-            return [*own, (_INT8_ONLY, "they apply with --int8 only")]
+            return [*own, (INT8_ONLY, "they apply with --int8 only")]
         own.append((("sample_image",), "--int8 validates its fp32 export on the built-in pattern"))
-        hint = (_OPENVINO_ONLY, "it applies to --format openvino only")
+        hint = (OPENVINO_ONLY, "it applies to --format openvino only")
         return own if fmt == "openvino" else [*own, hint]
-    openvino = ((*_OPENVINO_ONLY, *_INT8_ONLY), "they apply to --format openvino or --int8 only")
+    openvino = ((*OPENVINO_ONLY, *INT8_ONLY), "they apply to --format openvino or --int8 only")
     if fmt == "onnx":
-        return [(_TENSORRT_ONLY, "they apply to --format tensorrt only"), triton, openvino]
+        return [(TENSORRT_ONLY, "they apply to --format tensorrt only"), triton, openvino]
     if fmt == "tensorrt":
         why = "--format tensorrt exports its own FP16 ONNX (default opset, dynamic batch, height "
-        return [(_ONNX_ONLY, why + "and width, built-in validation pattern)"), triton, openvino]
+        return [(ONNX_ONLY, why + "and width, built-in validation pattern)"), triton, openvino]
     why = "--format triton exports its own ONNX (default opset, dynamic batch, height and width)"
     if triton_backend == "tensorrt":
         gpu = "--triton-backend tensorrt runs GPU instances, max_batch_size from the --max batch"
-        return [(_ONNX_ONLY, why), (("device", "max_batch"), gpu), openvino]
+        return [(ONNX_ONLY, why), (("device", "max_batch"), gpu), openvino]
     trt = "they apply to --format tensorrt and --triton-backend tensorrt only"
-    return [(_ONNX_ONLY, why), (_TENSORRT_ONLY[1:], trt), openvino]
+    return [(ONNX_ONLY, why), (TENSORRT_ONLY[1:], trt), openvino]
 
 
 def ctx_int8() -> bool:
     """True when this `overnet export` was given --int8."""
     return bool(click.get_current_context().params.get("int8"))
-
-
-def _export_openvino(fmt, weights, output, scale, fp16, overwrite, validate, ov) -> None:
-    """OpenVINO IR (fp32 weights), or with --int8 an INT8 IR / Q/DQ ONNX behind the gate."""
-    if fp16:
-        raise click.UsageError(
-            "--fp16 does not apply to --format openvino or --int8 (the IR keeps fp32 weights; "
-            "give --precision-hint bf16 to compute in bf16)"
-        )
-    if fmt not in ("openvino", "onnx"):
-        raise click.UsageError(f"--int8 applies to --format openvino or onnx, not {fmt}")
-    if not ov["int8"]:
-        from overnet.export.openvino_ir import export_openvino
-
-        hint = ov["precision_hint"] or "fp32"
-        r = export_openvino(weights, output, scale=scale, precision_hint=hint, overwrite=overwrite,
-                            validate=validate, sample_image=ov["sample_image"])  # fmt: skip
-        checked = "" if r.max_abs_vs_onnx is None else f", max abs vs ONNX {r.max_abs_vs_onnx:.1e}"
-        click.echo(f"wrote {r.xml} + {r.bin.name} (fp32 weights, hint {hint}{checked})")
-        return
-    if ov["calibration"] is None:
-        raise click.UsageError("--int8 needs --calibration DIR (images to calibrate on)")
-    from overnet.export.int8 import Int8Options
-
-    options = Int8Options(
-        ov["calibration"], ov["validation"], ov["max_drop"], ov["calibration_crops"],
-        ov["crop_size"], ov["keep_float"], ov["precision_hint"], ov["max_reverts"],
-    )  # fmt: skip
-    if fmt == "onnx":
-        from overnet.export.int8_onnx import export_onnx_int8
-
-        path, ov_report, report = export_onnx_int8(
-            weights, output, options, scale=scale, overwrite=overwrite, validate=validate
-        )
-        click.echo(f"{ov_report.format()}\n{report.format()}\nwrote {path} (Q/DQ INT8 ONNX)")
-        return
-    from overnet.export.int8 import export_openvino_int8
-
-    result, report = export_openvino_int8(
-        weights, output, options, scale=scale, overwrite=overwrite, validate=validate
-    )
-    click.echo(f"{report.format()}\nwrote {result.xml} + {result.bin.name} (INT8)")
-    for note in result.notes:
-        click.echo(f"note: {note}")
-
-
-def _export_triton(weights, repo, scale, fp16, overwrite, validate, triton, trt_options) -> None:
-    """A Triton model repository, a model per scale; configs checked with tritonclient."""
-    from overnet.serve.triton import summary, write_repository
-
-    build = None
-    if triton["backend"] == "tensorrt":
-        from overnet.export.tensorrt import BuildOptions, Profile
-
-        shapes = (trt_options[k] for k in ("min_shape", "opt_shape", "max_shape"))
-        options = BuildOptions(**{k: trt_options[k] for k in _TENSORRT_ONLY[4:]})
-        build = (Profile.parse(*shapes), options)
-    scales = trt_options["scales"] or ([scale] if scale is not None else None)
-    models = write_repository(
-        weights, repo, scales=scales, fp16=fp16, build=build, overwrite=overwrite,
-        validate=validate, echo=click.echo, **triton,
-    )  # fmt: skip
-    click.echo(summary(models, repo))
-
-
-def _export_tensorrt(
-    weights: Path,
-    outdir: Path,
-    scale: float | None,
-    overwrite: bool,
-    validate: bool,
-    *,
-    scales: list[float] | None,
-    min_shape: str,
-    opt_shape: str,
-    max_shape: str,
-    workspace: int | None,
-    opt_level: int | None,
-    timing_cache: Path | None,
-    version_compatible: bool,
-    hardware_compat: str,
-) -> None:
-    """FP16 ONNX -> engine + sidecar per scale; prints the trtexec line and build times."""
-    from overnet.export.tensorrt import BuildOptions, Profile, export_tensorrt
-
-    options = BuildOptions(
-        workspace=workspace,
-        opt_level=opt_level,
-        timing_cache=timing_cache,
-        version_compatible=version_compatible,
-        hardware_compat=hardware_compat,
-    )
-    results = export_tensorrt(
-        weights,
-        outdir,
-        scales=scales or ([scale] if scale is not None else None),
-        profile=Profile.parse(min_shape, opt_shape, max_shape),
-        options=options,
-        overwrite=overwrite,
-        validate=validate,
-        echo=click.echo,
-    )
-    for r in results:
-        click.echo(
-            f"x{r.scale:g}: {r.engine} (sidecar {r.sidecar.name}), built in {r.build.seconds:.1f} s"
-        )

@@ -91,10 +91,15 @@ def export_openvino(
     overwrite: bool = False,
     validate: bool = True,
     sample_image: str | Path | None = None,
+    overscale: bool = False,
 ) -> IrExportResult:
     """Export ``weights`` to ``outdir/model.xml`` + ``model.bin`` (fp32 weights; input
     ``lr`` N x 3 x H x W float32 RGB [0, 1], output ``sr``), after the ONNX export's own
-    validation and a check of the IR against that ONNX (max abs <= IR_MAX_ABS)."""
+    validation and a check of the IR against that ONNX (max abs <= IR_MAX_ABS).
+
+    ``overscale``: from the ``--overscale`` ONNX (``sr``: the overscaled features); its
+    ``overnet.*`` metadata, the head included, goes into rt_info, so the IR serves every
+    scale in [1, upscale] (``scale`` must then be None)."""
     ov = require("openvino", "OpenVINO IR export")
     if precision_hint not in PRECISION_HINTS:
         raise InputError(
@@ -105,7 +110,12 @@ def export_openvino(
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = Path(tmp) / "model.onnx"
         onnx = export_onnx(
-            weights, onnx_path, scale=scale, validate=validate, sample_image=sample_image
+            weights,
+            onnx_path,
+            scale=scale,
+            validate=validate,
+            sample_image=sample_image,
+            overscale=overscale,
         )
         props = {**onnx_props(onnx_path), "overnet.precision_hint": precision_hint}
         model = ov.convert_model(str(onnx_path))

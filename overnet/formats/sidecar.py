@@ -8,6 +8,11 @@ and refuses a newer one (written by a newer overnet, whose fields it cannot know
 what to do: upgrade overnet or rebuild the engine. A sidecar without ``format`` is read as
 format 1: the field has been written since the first sidecar, so only a hand-made or
 hand-edited file lacks it, and format 1 is the layout such a file can only be.
+
+Format 2 added ``head``: the ``OverscaleHead`` text of an engine built from an
+``--overscale`` ONNX (its output is the overscaled features, not RGB; empty otherwise). A
+format-1 reader would run such an engine as an RGB one, so it must refuse the file; format-1
+files still read, with no head.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from overnet._atomic import write_text_atomic
 from overnet.errors import InputError
 
 #: the layout this overnet writes; it reads formats 1..SIDECAR_FORMAT
-SIDECAR_FORMAT = 1
+SIDECAR_FORMAT = 2
 
 
 class EngineMismatchError(InputError):
@@ -61,6 +66,8 @@ class EngineSidecar:
     built_at: str = ""
     phase_seconds: dict[str, float] = field(default_factory=dict)
     timing_cache_reused: bool = False
+    #: OverscaleHead.to_text() of a features engine (``--overscale``); "" for RGB engines
+    head: str = ""
     format: int = SIDECAR_FORMAT
 
     def to_json(self) -> str:

@@ -28,6 +28,7 @@ from overnet.config import output_size
 from overnet.cuda.buffers import CudaGraph, Stream, TensorBuffers, copy_async
 from overnet.cuda.cudart import CudaError, clear_last_error, device_scope, mem_get_info
 from overnet.errors import InputError, ModelLoadError
+from overnet.formats.overscale_head import HEAD_KEY
 from overnet.runtime.base import Session, SessionInfo
 from overnet.runtime.model_source import ModelSource
 from overnet.runtime.spec import BackendSpec, Variant
@@ -228,7 +229,8 @@ class TensorRTSession(Session):
         if scale is not None and abs(float(scale) - engine_scale) > 1e-6:
             raise InputError(
                 f"{loaded.path} was built for x{engine_scale:g}, not x{scale:g}; build an engine "
-                f"for that scale (`overnet export --format tensorrt --scales {scale:g}`)"
+                f"for that scale (`overnet export --format tensorrt --scales {scale:g}`), or one "
+                "that serves every scale of its model (`... --format tensorrt --overscale`)"
             )
         engine_precision = sidecar.precision if sidecar else "fp16"
         if precision is not None and precision != engine_precision:
@@ -261,6 +263,8 @@ class TensorRTSession(Session):
             metadata={
                 "tensorrt_version": version,
                 "profile": f"{'x'.join(map(str, lo))}..{'x'.join(map(str, hi))}",
+                # a features engine (--overscale): what finishes its output, as ONNX says it
+                **({HEAD_KEY: sidecar.head} if sidecar and sidecar.head else {}),
             },
             notes=notes,
         )

@@ -12,13 +12,15 @@ Each flavour claims the release its name list was read from (``VERSIONS``, the h
 release's.
 
 The ONNX parser reads the real file with ``onnx``; the "engine" is JSON that carries the
-profile and scale, and its kernel upsamples by nearest neighbour through the fake GPU
-memory of ``fake_cudart``. As the real TensorRT: ``set_tensor_address`` returns False for an
-address that is not 256-byte aligned (and keeps the old one), ``execute_async_v3`` returns
-False when an address is missing, a model newer than the parser's opsets fails with an
-error tied to no node (``node()`` -1), and ``FakeTensorRT`` switches on an engine whose
-enqueue cannot be captured into a CUDA graph (``fail_in_capture``: it invalidates the
-capture and returns False) or whose output shape is data-dependent (``-1`` dims).
+profile, scale and output channels (the ONNX output's, e.g. 64 for an ``--overscale``
+graph), and its kernel upsamples by nearest neighbour through the fake GPU memory of
+``fake_cudart`` (output channel k repeats input channel k mod 3). As the real TensorRT:
+``set_tensor_address`` returns False for an address that is not 256-byte aligned (and
+keeps the old one), ``execute_async_v3`` returns False when an address is missing, a
+model newer than the parser's opsets fails with an error tied to no node (``node()`` -1),
+and ``FakeTensorRT`` switches on an engine whose enqueue cannot be captured into a CUDA
+graph (``fail_in_capture``: it invalidates the capture and returns False) or whose output
+shape is data-dependent (``-1`` dims).
 
 Every public name the double offers (module attribute, class attribute, enum member, and
 instance attribute outside ``INSPECTION``) is one the real bindings have, under the same
@@ -418,11 +420,13 @@ def make_fake_tensorrt(gpu: FakeGpu, major: int = 11, *, same_cc: bool = True) -
             if state.fail_build:
                 return None
             lo, mid, hi = next(iter(shapes.values()))
+            channels = network.outputs[0].shape[1] if len(network.outputs[0].shape) == 4 else -1
             header = {
                 "version": version,
                 "scale": float(network.metadata.get("overnet.scale", 2)),
                 "input": network.inputs[0].name,
                 "output": network.outputs[0].name,
+                "channels": channels if channels > 0 else 3,
                 "profile": [lo, mid, hi],
                 "version_compatible": config.get_flag(mod.BuilderFlag.VERSION_COMPATIBLE),
             }
@@ -458,7 +462,8 @@ def make_fake_tensorrt(gpu: FakeGpu, major: int = 11, *, same_cc: bool = True) -
             assert self._shape is not None, "set_input_shape first"
             if name == self._engine.input:
                 return self._shape
-            n, c, h, w = self._shape
+            n, _, h, w = self._shape
+            c = self._engine.header.get("channels", 3)
             if state.data_dependent_output:
                 return (n, c, -1, -1)
             s = self._engine.scale
@@ -493,7 +498,7 @@ def make_fake_tensorrt(gpu: FakeGpu, major: int = 11, *, same_cc: bool = True) -
                 self.executions += 1
                 x = gpu.region(src, int(np.prod(in_shape)) * 4, "device").view(np.float32)
                 y = gpu.region(dst, int(np.prod(out_shape)) * 4, "device").view(np.float32)
-                x = x.reshape(in_shape)
+                x = x.reshape(in_shape)[:, np.arange(out_shape[1]) % in_shape[1]]
                 rows = np.minimum(
                     (np.arange(out_shape[2]) / eng.scale).astype(int), in_shape[2] - 1
                 )
@@ -537,7 +542,7 @@ def make_fake_tensorrt(gpu: FakeGpu, major: int = 11, *, same_cc: bool = True) -
             return mod.DataType.FLOAT
 
         def get_tensor_shape(self, name: str) -> tuple[int, ...]:
-            return (-1, 3, -1, -1)
+            return (-1, 3 if name == self.input else self.header.get("channels", 3), -1, -1)
 
         def get_tensor_profile_shape(self, name: str, profile_index: int) -> list[tuple]:
             assert name == self.input and profile_index == 0

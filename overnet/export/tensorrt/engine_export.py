@@ -1,4 +1,9 @@
-"""``overnet export --format tensorrt``: for each scale, FP16 ONNX -> engine + sidecar."""
+"""``overnet export --format tensorrt``: for each scale, FP16 ONNX -> engine + sidecar.
+
+With ``overscale`` one engine per model instead: built from the ``--overscale`` ONNX (its
+output is the overscaled features), it serves every scale in [1, upscale]; its sidecar
+carries the head that finishes the features (``head``), which the runtime applies.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from overnet.export.tensorrt.options import BuildOptions
 from overnet.export.tensorrt.trtexec import trtexec_command
 from overnet.formats.digest import sha256_file
 from overnet.formats.onnx_metadata import INPUT_NAME, OUTPUT_NAME
+from overnet.formats.overscale_head import HEAD_KEY
 from overnet.formats.profile import Profile, engine_file_name, onnx_file_name
 from overnet.formats.sidecar import EngineSidecar, sidecar_path, write_sidecar
 from overnet.units import format_memory
@@ -39,6 +45,8 @@ def rebuild_command(
     profile: Profile,
     options: BuildOptions,
     outdir: str | Path,
+    *,
+    overscale: bool = False,
 ) -> str:
     """The ``overnet export`` line that rebuilds these engines (stored in each sidecar).
 
@@ -46,15 +54,12 @@ def rebuild_command(
     TensorRT version), where this cache does not apply; the rebuild makes its own in OUT.
     """
     lo, opt, hi = profile.texts()
-    args = [
-        "overnet",
-        "export",
-        "--format",
-        "tensorrt",
-        "--weights",
-        str(Path(weights).resolve()),
-        "--scales",
-        ",".join(f"{float(s):g}" for s in scales),
+    args = ["overnet", "export", "--format", "tensorrt", "--weights", str(Path(weights).resolve())]
+    if overscale:  # one engine serves every scale: no --scales
+        args.append("--overscale")
+    else:
+        args += ["--scales", ",".join(f"{float(s):g}" for s in scales)]
+    args += [
         "--min",
         lo,
         "--opt",
@@ -118,6 +123,7 @@ def build_with_sidecar(
         built_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         phase_seconds=result.phase_seconds,
         timing_cache_reused=result.timing_cache_reused,
+        head=meta.get(HEAD_KEY, ""),
     )
     return result, write_sidecar(engine, sidecar)
 
@@ -140,6 +146,14 @@ def check_scales(scales: Sequence[float], upscale: int, weights: str | Path) -> 
     return checked
 
 
+def file_names(scale: float, profile: Profile, overscale: bool = False) -> tuple[str, str]:
+    """The ONNX and engine file names for ``scale``: ``overnet_x2_fp16.onnx`` and
+    ``overnet_x2_fp16_<profile>.engine``; with ``overscale`` (``scale``: the checkpoint's
+    own) ``overnet_x2_overscale_fp16.onnx`` and ``overnet_x2_overscale_fp16_<profile>.engine``."""
+    precision = "overscale_fp16" if overscale else "fp16"
+    return onnx_file_name(scale, precision), engine_file_name(scale, profile, precision)
+
+
 def export_tensorrt(
     weights: str | Path,
     outdir: str | Path,
@@ -151,13 +165,23 @@ def export_tensorrt(
     validate: bool = True,
     gpu_index: int = 0,
     echo: Callable[[str], None] = print,
+    overscale: bool = False,
 ) -> list[EngineExport]:
     """For each scale: export the FP16 ONNX (float32 I/O, input ``lr`` Nx3xHxW RGB [0, 1]),
     build its engine and write the sidecar, all into ``outdir``.
 
     Default scales: the checkpoint's own. The timing cache defaults to
     ``outdir/overnet.timing-cache`` and is shared by the scales (same layers, same GPU).
+
+    ``overscale``: one engine from the ``--overscale`` ONNX (output: the N x F x uH x uW
+    overscaled features), which serves every scale in [1, upscale]; ``scales`` must then
+    be left out. Its ``EngineExport.scale`` is the checkpoint's own (the file names').
     """
+    if overscale and scales:
+        raise InputError(
+            "an --overscale engine serves every scale of its model (one engine per model): "
+            "leave out --scale/--scales and give the scale when running it"
+        )
     from overnet.cuda.cudart import gpu_info
     from overnet.export.onnx_export import export_onnx
     from overnet.weights import load_weights
@@ -173,28 +197,35 @@ def export_tensorrt(
     scales = check_scales(scales or [loaded.config.scale], loaded.config.upscale, weights)
     if options.timing_cache is None:
         options = replace(options, timing_cache=outdir / TIMING_CACHE_NAME)
-    planned = [
-        (s, outdir / onnx_file_name(s), outdir / engine_file_name(s, profile)) for s in scales
-    ]
+    planned = [(s, *(outdir / name for name in file_names(s, profile, overscale))) for s in scales]
     existing = [str(e) for _, _, e in planned if e.exists() or sidecar_path(e).exists()]
     if existing and not overwrite:
         raise InputError(f"{', '.join(existing)} exist(s); pass --overwrite to replace")
     outdir.mkdir(parents=True, exist_ok=True)
     for stale in remove_stale_temps(outdir):  # a killed earlier export left them
         echo(f"removed stale temp file {stale} (left by an interrupted run)")
-    rebuild = rebuild_command(weights, scales, profile, options, outdir)
+    rebuild = rebuild_command(weights, scales, profile, options, outdir, overscale=overscale)
     results = []
     for scale, onnx, engine in planned:
-        echo(f"x{scale:g}: exporting FP16 ONNX {onnx}")
-        export_onnx(weights, onnx, scale=scale, fp16=True, overwrite=True, validate=validate)
+        label = f"x{scale:g} overscale" if overscale else f"x{scale:g}"
+        echo(f"{label}: exporting FP16 ONNX {onnx}")
+        export_onnx(
+            weights,
+            onnx,
+            scale=None if overscale else scale,
+            fp16=True,
+            overwrite=True,
+            validate=validate,
+            overscale=overscale,
+        )
         command = trtexec_command(onnx, engine, profile, options)
-        echo(f"x{scale:g}: equivalent trtexec command:\n  {command}")
+        echo(f"{label}: equivalent trtexec command:\n  {command}")
         build, sidecar = build_with_sidecar(
             onnx, engine, profile, options, rebuild=rebuild, gpu_index=gpu_index, echo=echo
         )
         cache_note = ", timing cache reused" if build.timing_cache_reused else ""
         echo(
-            f"x{scale:g}: wrote {engine} ({build.engine_bytes / 1e6:.1f} MB) in "
+            f"{label}: wrote {engine} ({build.engine_bytes / 1e6:.1f} MB) in "
             f"{build.seconds:.1f} s{cache_note}, sidecar {sidecar.name}"
         )
         results.append(EngineExport(scale, onnx, engine, sidecar, command, build))
