@@ -31,14 +31,17 @@ from overnet.runtime.model_source import ModelSource
 READ_MARGIN = 3
 #: the least overlap of overscale tiles: both neighbours' margins, and pixels to blend over
 MIN_OVERLAP = 2 * READ_MARGIN + 2
+#: output rows finished at a time
+STRIP_ROWS = 32
 
 
 def head_bytes_per_input_pixel(head: OverscaleHead, scale: float) -> int:
     """Host memory per input pixel for finishing one tile: the features as returned
-    (float32, and the backend's own copy), one resized axis and its temporary, the
-    resized window (and its padded copy) and its 27-channel projection (exit1's taps)."""
+    (float32) and the backend's own output buffer, and the 3-channel output window with
+    its blend weight. The finishing itself works in strips of STRIP_ROWS output rows,
+    whose intermediates grow with the tile's width, not its area."""
     f, u = head.channels, head.upscale
-    floats = 2 * f * u * u + 2 * f * u * scale + 2 * f * scale * scale + 27 * scale * scale
+    floats = 2 * f * u * u + 4 * scale * scale
     return int(4 * floats) + 1
 
 
@@ -73,6 +76,15 @@ def finish_window(
     overscaled features of a part of it whose top-left input pixel is ``origin`` (row,
     col). ValueError when they lack a pixel the window reads.
     """
+    # In strips of output rows: the F-channel intermediates of a strip stay small (a
+    # whole 1080p output would need three 0.5 GB temporaries), at 2 halo rows per strip.
+    y0, y1 = rows
+    strips = [(y, min(y + STRIP_ROWS, y1)) for y in range(y0, y1, STRIP_ROWS)]
+    parts = [_finish_strip(features, origin, image, head, scale, s, cols) for s in strips]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+
+
+def _finish_strip(features, origin, image, head, scale, rows, cols) -> np.ndarray:
     _, height, width = image.shape
     u = head.upscale
     out_h, out_w = output_size(height, width, scale)
