@@ -82,8 +82,22 @@ class Session(ABC):
 
     __call__ = run
 
+    def run_borrowed(self, batch: Any) -> np.ndarray:
+        """``run``, but the result may be a buffer the session overwrites on its next call
+        (no copy): for callers that consume it at once (the overscale tiler, whose
+        64-channel features are large). Sessions without such a buffer return ``run``'s."""
+        self._check_open()
+        batch = self._check_batch(batch)
+        start = time.perf_counter()
+        out = self._run_borrowed(batch)
+        self.last_run_s = time.perf_counter() - start
+        return out
+
     @abstractmethod
     def _run(self, batch: Any) -> np.ndarray: ...
+
+    def _run_borrowed(self, batch: Any) -> np.ndarray:
+        return self._run(batch)
 
     def close(self) -> None:
         """Release the runtime objects; ``run`` raises afterwards."""

@@ -224,13 +224,19 @@ class OpenVinoSession(Session):
         if facts.precision == "fp16":
             self.info.notes.append("fp16 file: OpenVINO computes in the precision above")
 
-    def _raw_run(self, batch: np.ndarray) -> np.ndarray:
+    def _raw_run(self, batch: np.ndarray, copy: bool = True) -> np.ndarray:
         result = self._request.infer({self._input: batch, **self._extra})
-        # The request owns the output buffer and reuses it on the next call: copy it out.
-        return np.array(result[self._compiled.outputs[0]], dtype=np.float32, copy=True)
+        # The request owns the output buffer and reuses it on the next call: copy it out
+        # (run), or lend it (run_borrowed).
+        out = result[self._compiled.outputs[0]]
+        return np.array(out, dtype=np.float32, copy=True) if copy else out
 
     def _run(self, batch: Any) -> np.ndarray:
         return self._raw_run(as_numpy(batch))
+
+    def _run_borrowed(self, batch: Any) -> np.ndarray:
+        out = self._raw_run(as_numpy(batch), copy=False)
+        return out if out.dtype == np.float32 else out.astype(np.float32)
 
     def close(self) -> None:
         self._request = None

@@ -226,8 +226,14 @@ class OverscaleSession(Session):
         """N x 3 x h x w float32 [0, 1] -> N x F x uh x uw float32 (the graph's output)."""
         return self.inner.run(batch)
 
+    def run_features_borrowed(self, batch: Any) -> np.ndarray:
+        """``run_features`` without the copy where the backend can lend its output buffer
+        (valid until the next call): what Upscaler uses, finishing each batch at once."""
+        return self.inner.run_borrowed(batch)
+
     def _run(self, batch: Any) -> np.ndarray:
-        return finish_whole(self.run_features(batch), as_numpy(batch), self.head, self.info.scale)
+        features = self.run_features_borrowed(batch)
+        return finish_whole(features, as_numpy(batch), self.head, self.info.scale)
 
     def close(self) -> None:
         self.inner.close()

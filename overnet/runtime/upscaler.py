@@ -172,7 +172,7 @@ class Upscaler:
             return np.stack([self._run_overscaled(batch[i], plan) for i in range(n)])
         if self.head is not None:  # whole images, batched: features, then each finished
             step, u = plan.batch, self.head.upscale
-            run = self.session.run_features  # type: ignore[attr-defined]
+            run = self.session.run_features_borrowed  # type: ignore[attr-defined]
             return np.concatenate(
                 [
                     finish_whole(
@@ -204,7 +204,7 @@ class Upscaler:
 
     def _run_overscaled(self, image: np.ndarray, plan: TilePlan) -> np.ndarray:
         assert self.head is not None
-        features = self.session.run_features  # type: ignore[attr-defined]
+        features = self.session.run_features_borrowed  # type: ignore[attr-defined]
         return run_overscaled(
             image,
             list(plan.tiles),
@@ -279,7 +279,7 @@ class _RunThrough:
     def __init__(self, session: Session, run: Callable[[np.ndarray], np.ndarray]) -> None:
         self.info = session.info
         self.run = run
-        self.run_features = run
+        self.run_features = self.run_features_borrowed = run
 
 
 def _balanced_side(length: int, max_side: int, overlap: int) -> int:
