@@ -158,32 +158,37 @@ def open_session(
     them to ``scale`` on the host, and ``Upscaler`` tiles it at that scale.
     """
     source = detect_source(model)
+    given: dict[str, Any] = {"precision": precision, "scale": scale, "threads": threads}
     file_head = overscale_head_of(source)
+    convertible = source.kind in ("checkpoint", "module")
     fractional = scale is not None and not float(scale).is_integer()
-    overscale = backend_options.pop("overscale", None)
-    if file_head is not None or (source.kind in ("checkpoint", "module") and fractional):
-        overscale = True
-    if overscale:  # the graph ends at the features: ``scale`` is the finished output's
-        target, scale = scale, None
-        if source.kind not in ("checkpoint", "module"):
-            if file_head is None:
-                raise InputError(
-                    f"{source.label} ends in RGB at its export scale, not at the overscaled "
-                    "features; export it with `overnet export --overscale` to run any scale"
-                )
-            overscale = None  # a features file needs no option to say so
-        inner = _open(
-            model, source, backend, device, precision, scale, threads, overscale, backend_options
+    wanted = backend_options.pop("overscale", None)
+    if file_head is None and not wanted and not (convertible and fractional):
+        return _open(source, backend, device, given, backend_options)
+    # The graph ends at the features: ``scale`` is the finished output's, not the graph's.
+    if not convertible and file_head is None:
+        raise InputError(
+            f"{source.label} ends in RGB at its export scale, not at the overscaled features; "
+            "export it with `overnet export --overscale` to run any scale"
         )
-        head = file_head or head_of(inner.info.metadata, source.label)
-        if head is None:  # pragma: no cover - every backend records the head it exports
-            raise AssertionError(f"{inner.info.backend} opened no overscale head")
-        return OverscaleSession(inner, head, target)
-    return _open(model, source, backend, device, precision, scale, threads, None, backend_options)
+    # a checkpoint or module is told to stop at the features; a features file needs nothing
+    given.update(scale=None, overscale=True if convertible else None)
+    inner = _open(source, backend, device, given, backend_options)
+    head = file_head or head_of(inner.info.metadata, source.label)
+    if head is None:  # pragma: no cover - every backend records the head it exports
+        raise AssertionError(f"{inner.info.backend} opened no overscale head")
+    return OverscaleSession(inner, head, scale)
 
 
-def _open(model, source, backend, device, precision, scale, threads, overscale, backend_options):
-    """open_session once the overscale decision is made (``overscale`` passed on)."""
+def _open(
+    source: ModelSource,
+    backend: str,
+    device: str,
+    given: dict[str, Any],
+    backend_options: dict[str, Any],
+) -> Session:
+    """open_session once the overscale decision is made: ``given`` holds the options
+    every backend takes (precision, scale, threads, overscale; None = not given)."""
     options: dict[str, Any] = {}
     if backend == "auto":
         spec = get_backend(choose_backend(source, device))
@@ -194,7 +199,6 @@ def _open(model, source, backend, device, precision, scale, threads, overscale, 
         options.update(variant.options)
     if device != "cpu" or "device" not in options:  # an explicit device wins over a variant's
         options["device"] = device
-    given = {"precision": precision, "scale": scale, "threads": threads, "overscale": overscale}
     options.update({k: v for k, v in given.items() if v is not None})
     options.update({k: v for k, v in backend_options.items() if v is not None})
     unknown = sorted(set(options) - spec.accepted_options)
