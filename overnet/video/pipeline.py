@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,11 @@ def upscale_video(
     left under ``target`` then. ``on_frame(n)`` is called after each n frames upscaled.
     """
     av = require("av", "video files", "video")
-    _keep_ffmpeg_reasons(av)
+    with _ffmpeg_reasons(av):
+        return _upscale_video(av, source, target, upscaler, options, trim, strict, on_frame)
+
+
+def _upscale_video(av, source, target, upscaler, options, trim, strict, on_frame) -> VideoResult:
     source, target = Path(source), Path(target)
     options, trim = options or EncodeOptions(), trim or Trim()
     begin = time.perf_counter()
@@ -99,12 +104,33 @@ def upscale_video(
     return result
 
 
-def _keep_ffmpeg_reasons(av: Any) -> None:
+_LOGGING = threading.Lock()
+_logging_users = 0
+_logging_ours = False
+
+
+@contextmanager
+def _ffmpeg_reasons(av: Any) -> Iterator[None]:
     """Let FFmpeg's own error line reach our messages ("Invalid argument" alone says
     nothing): PyAV attaches the last logged error to an exception only while its logging
-    is on. Turned on at ERROR, and only when the caller has not set a level."""
-    if av.logging.get_level() is None:
-        av.logging.set_level(av.logging.ERROR)
+    is on. On at ERROR while any video runs, and only when the caller had set no level;
+    off again after the last one, because PyAV's log callback must not outlive the codec
+    threads that call it (left on, it crashed the interpreter at exit once)."""
+    global _logging_users, _logging_ours
+    with _LOGGING:
+        if _logging_users == 0:
+            _logging_ours = av.logging.get_level() is None
+            if _logging_ours:
+                av.logging.set_level(av.logging.ERROR)
+        _logging_users += 1
+    try:
+        yield
+    finally:
+        with _LOGGING:
+            _logging_users -= 1
+            if _logging_users == 0 and _logging_ours:
+                av.logging.set_level(None)
+                _logging_ours = False
 
 
 def _build(container, output, facts, plan, copy, trim, strict) -> _Stages:

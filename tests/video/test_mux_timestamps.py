@@ -52,3 +52,25 @@ def test_valid_timestamps_pass_untouched():
     stamps = [(0, -1024), (2048, -512), (512, 0), (1024, 512)]
     encoder._mux_video(_packets(*stamps))
     assert output.muxed == stamps and encoder.repaired == 0
+
+
+def test_pyav_logging_is_on_only_while_a_video_runs(tmp_path):
+    """FFmpeg's reasons reach our errors while a video runs; PyAV's log callback is off
+    again afterwards (left on, it may be called by codec threads at interpreter exit)."""
+    import av
+
+    from overnet.runtime import Upscaler
+    from overnet.video import upscale_video
+    from tests.runtime.doubles import NearestSession
+    from tests.video.clips import Clip, make_clip
+
+    seen = []
+
+    def on_frame(_n: int) -> None:
+        seen.append(av.logging.get_level())
+
+    source = make_clip(tmp_path / "clip.mp4", Clip(frames=2, audio=False))
+    assert av.logging.get_level() is None
+    upscale_video(source, tmp_path / "out.mp4", Upscaler(NearestSession(2)), on_frame=on_frame)
+    assert seen and set(seen) == {av.logging.ERROR}
+    assert av.logging.get_level() is None
