@@ -24,12 +24,19 @@ class OnnxModelFacts:
 
 
 def onnx_facts(path: Path, scale: float | None) -> OnnxModelFacts:
-    metadata = read_onnx_metadata(path)
+    return facts_from_metadata(path, read_onnx_metadata(path), scale)
+
+
+def facts_from_metadata(
+    path: Path, metadata: dict[str, str], scale: float | None, export: str = "overnet export"
+) -> OnnxModelFacts:
+    """Facts from overnet's ``overnet.*`` keys (ONNX metadata or an IR's rt_info); a
+    ``scale`` other than the recorded one is an InputError naming the ``export`` command."""
     meta_scale = float(metadata["overnet.scale"]) if "overnet.scale" in metadata else None
     if scale is not None and meta_scale is not None and not math.isclose(scale, meta_scale):
         raise InputError(
             f"{path} was exported for x{meta_scale:g}, not x{scale:g}; export the scale you "
-            "need (`overnet export --scale`), one that serves every scale (`overnet export "
+            f"need (`{export} --scale`), one that serves every scale (`{export} "
             "--overscale`), or leave scale unset"
         )
     upscale = int(metadata["overnet.upscale"]) if "overnet.upscale" in metadata else None

@@ -9,7 +9,6 @@ open of the same file and settings skips compilation. ``precision="int8"`` runs 
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,13 @@ from overnet.cache import cache_dir
 from overnet.errors import InputError, MissingDependencyError, ModelLoadError
 from overnet.runtime.base import Session, SessionInfo, as_numpy
 from overnet.runtime.model_source import IR_SUFFIXES, ModelSource, onnx_model_for
-from overnet.runtime.onnx_common import OnnxModelFacts, input_feeds, onnx_facts, probe_scale
+from overnet.runtime.onnx_common import (
+    OnnxModelFacts,
+    facts_from_metadata,
+    input_feeds,
+    onnx_facts,
+    probe_scale,
+)
 from overnet.runtime.spec import BackendSpec, Variant
 
 #: our precision names -> OpenVINO inference precision hints
@@ -84,21 +89,8 @@ def model_facts(path: Path, scale: float | None) -> OnnxModelFacts:
     """Scale, precision and metadata of an ONNX file or an IR ``.xml``."""
     if not str(path).lower().endswith(IR_SUFFIXES):
         return onnx_facts(path, scale)
-    metadata = read_ir_metadata(path)
-    meta_scale = float(metadata["overnet.scale"]) if "overnet.scale" in metadata else None
-    if scale is not None and meta_scale is not None and not math.isclose(scale, meta_scale):
-        raise InputError(
-            f"{path} was exported for x{meta_scale:g}, not x{scale:g}; export the scale you "
-            "need (`overnet export --format openvino --scale`), one that serves every scale "
-            "(`--overscale`), or leave scale unset"
-        )
-    upscale = metadata.get("overnet.upscale")
-    return OnnxModelFacts(
-        path=path,
-        metadata=metadata,
-        scale=meta_scale if meta_scale is not None else scale,
-        upscale=int(upscale) if upscale else None,
-        precision=metadata.get("overnet.precision", "fp32"),
+    return facts_from_metadata(
+        path, read_ir_metadata(path), scale, "overnet export --format openvino"
     )
 
 

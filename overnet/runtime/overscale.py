@@ -11,14 +11,13 @@ network up to the usual tiling error. numpy only.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from overnet.config import check_scale, output_size
-from overnet.errors import ModelLoadError
+from overnet.errors import InputError, ModelLoadError
 from overnet.formats.onnx_metadata import read_onnx_metadata
 from overnet.formats.overscale_head import OverscaleHead, head_of
 from overnet.imaging.bicubic import needed_range, resize_window
@@ -178,22 +177,19 @@ def overscale_head_of(source: ModelSource) -> OverscaleHead | None:
     checkpoints, modules and graphs that end in RGB."""
     if source.path is None or source.kind not in ("onnx", "ir", "engine"):
         return None
-    if source.kind == "engine":
-        from overnet.formats.sidecar import sidecar_path
-
-        sidecar = sidecar_path(source.path)
-        if not sidecar.is_file():
-            return None  # the TensorRT backend says what is missing
-        text = json.loads(sidecar.read_text()).get("head", "")
-        return OverscaleHead.from_text(text, str(sidecar)) if text else None
     try:
+        if source.kind == "engine":
+            from overnet.formats.sidecar import read_sidecar, sidecar_path
+
+            text = read_sidecar(source.path).head
+            return OverscaleHead.from_text(text, str(sidecar_path(source.path))) if text else None
         if source.kind == "ir":
             from overnet.runtime.openvino_backend import read_ir_metadata
 
             metadata = read_ir_metadata(source.path)
         else:
             metadata = read_onnx_metadata(source.path)
-    except ModelLoadError:
+    except (ModelLoadError, InputError):
         return None  # not readable: the backend that opens it says why, in its terms
     return head_of(metadata, str(source.path))
 
