@@ -218,8 +218,8 @@ class OpenVinoSession(Session):
 
     def _raw_run(self, batch: np.ndarray, copy: bool = True) -> np.ndarray:
         result = self._request.infer({self._input: batch, **self._extra})
-        # The request owns the output buffer and reuses it on the next call: copy it out
-        # (run), or lend it (run_borrowed).
+        # infer() already copies the output (share_outputs=False); run keeps a second,
+        # independent copy as before, run_borrowed skips it (the 64-channel features).
         out = result[self._compiled.outputs[0]]
         return np.array(out, dtype=np.float32, copy=True) if copy else out
 
