@@ -124,7 +124,11 @@ def run_on_ray(address: str, ray_params: dict[str, Any], params: dict[str, Any])
         raise InputError("give exactly one of --model (exported file) or --weights (checkpoint)")
     cluster = Cluster(address, ray_params["actors"], ray_params["num_cpus"], ray_params["num_gpus"])
     encode = EncodeOptions(
-        codec=params["codec"], crf=params["crf"], preset=params["preset"], pix_fmt=params["pix_fmt"]
+        codec=params["codec"],
+        crf=params["crf"],
+        preset=params["preset"],
+        pix_fmt=params["pix_fmt"],
+        threads=params["encoder_threads"],
     )
     trim = Trim(start=params["start"], duration=params["duration"], frames=params["max_frames"])
     try:

@@ -120,6 +120,7 @@ def upscale(
     crf: int | None,
     preset: str | None,
     pix_fmt: str | None,
+    encoder_threads: int | None,
     video_format: str | None,
     max_frames: int | None,
     start: float,
@@ -144,7 +145,9 @@ def upscale(
     images, videos, problems = split_inputs(list(inputs), recursive, exclude=out_dir)
     if not images and not videos:
         raise InputError("no input images or videos: " + "; ".join(problems))
-    encode = EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt)
+    encode = EncodeOptions(
+        codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, threads=encoder_threads
+    )
     trim = Trim(start=start, duration=duration, frames=max_frames)
     if videos:
         _check_video_options(encode, video_format)

@@ -69,6 +69,14 @@ def video_options() -> Decorator:
             "10-bit stays 10-bit). rgb24/rgb48le ask for lossless RGB (e.g. with ffv1).",
         ),
         click.option(
+            "--encoder-threads",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Threads of the video encoder (default: this machine's CPU count, at most "
+            "16). The bytes an encoder writes depend on it: give the same number everywhere "
+            "for identical outputs across machines.",
+        ),
+        click.option(
             "--video-format",
             type=LibraryChoice("overnet.video.encode", "VIDEO_FORMATS"),
             default=None,

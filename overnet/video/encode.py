@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,9 @@ VIDEO_FORMATS = tuple(s[1:] for s in MUXERS)
 #: containers tried, in order, when the input's own cannot take the codec
 FALLBACK_SUFFIXES = (".mkv", ".mov")
 DEFAULT_CODEC = "libx264"
+#: the most encoder threads the default asks for, so that a large machine running several
+#: videos at once does not hand each encoder all of its CPUs (--encoder-threads goes higher)
+MAX_DEFAULT_ENCODER_THREADS = 16
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,20 @@ class EncodeOptions:
     crf: int | None = None
     preset: str | None = None
     pix_fmt: str | None = None
+    threads: int | None = None  # encoder threads; None: default_encoder_threads()
+
+
+def default_encoder_threads() -> int:
+    """The machine's CPU count (at most MAX_DEFAULT_ENCODER_THREADS), not the process's
+    CPU mask.
+
+    Encoders left on "auto" count the CPUs the calling process may run on, and libx264,
+    libx265 and others write different bytes with a different thread count: a Ray actor
+    pinned to one CPU then wrote other bytes than the local command (measured: a
+    96x256 x264 clip under ``taskset -c 0`` vs ``-c 0,1``). An explicit count from the
+    machine keeps the output independent of pinning; --encoder-threads fixes it across
+    machines too."""
+    return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_ENCODER_THREADS))
 
 
 @dataclass(frozen=True)
@@ -96,6 +114,7 @@ class EncodePlan:
     options: dict[str, str]
     deep: bool  # more than 8 bits per component: the network's output is kept as uint16
     notes: tuple[str, ...] = ()
+    threads: int = 1  # the encoder's thread count, set explicitly (see default_encoder_threads)
 
     def describe(self) -> str:
         quality = ", ".join(f"{k} {v}" for k, v in self.options.items())
@@ -173,6 +192,8 @@ def encoder_options(codec: str, crf: int | None, preset: str | None) -> dict[str
 
 
 def plan_encoding(options: EncodeOptions, input_pix_fmt: str, input_bits: int) -> EncodePlan:
+    if options.threads is not None and options.threads < 1:
+        raise InputError(f"encoder threads must be at least 1, got {options.threads}")
     pix_fmt, note = choose_pix_fmt(options.codec, input_pix_fmt, input_bits, options.pix_fmt)
     return EncodePlan(
         codec=options.codec,
@@ -180,6 +201,7 @@ def plan_encoding(options: EncodeOptions, input_pix_fmt: str, input_bits: int) -
         options=encoder_options(options.codec, options.crf, options.preset),
         deep=bits_of(pix_fmt) > 8,
         notes=(note,) if note else (),
+        threads=options.threads or default_encoder_threads(),
     )
 
 

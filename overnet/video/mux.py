@@ -79,6 +79,7 @@ def layout_output(
         if stream.index == facts.index:
             video = output.add_stream(plan.codec, rate=facts.rate or 25, options=plan.options)
             video.pix_fmt = plan.pix_fmt
+            video.codec_context.thread_count = plan.threads  # never "auto": see EncodePlan
             video.time_base = facts.time_base
             video.codec_context.time_base = facts.time_base
             video.metadata.update(content_metadata(stream.metadata))

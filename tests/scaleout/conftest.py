@@ -62,6 +62,19 @@ def make_images(
     return made
 
 
+def differences(made: dict[str, bytes], expected: dict[str, bytes]) -> list[str]:
+    """What differs between two ``outputs`` (empty when byte-identical), by name: a
+    readable failure instead of pages of bytes."""
+    found = [f"missing {n}" for n in sorted(set(expected) - set(made))]
+    found += [f"extra {n} ({len(made[n])} bytes)" for n in sorted(set(made) - set(expected))]
+    found += [
+        f"{n}: {len(made[n])} bytes, expected {len(expected[n])}"
+        for n in sorted(set(made) & set(expected))
+        if made[n] != expected[n]
+    ]
+    return found
+
+
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

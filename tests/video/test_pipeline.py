@@ -4,11 +4,13 @@ rotation, colour, chapters, bit depth; and values equal to the Upscaler's, exact
 from __future__ import annotations
 
 import itertools
+import os
 from fractions import Fraction
 
 import numpy as np
 import pytest
 
+from overnet.errors import InputError
 from overnet.runtime.upscaler import Upscaler
 from overnet.video import EncodeOptions, Trim, upscale_video
 from tests.runtime.doubles import NearestSession
@@ -208,3 +210,27 @@ def test_data_streams_are_copied(tmp_path, nearest2):
     upscale_video(source, target, nearest2)
     assert facts(target)["streams"] == ["video", "data"]
     assert packets(target, "data") == packets(source, "data") != []
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="needs a CPU mask of at least 2 CPUs to narrow",
+)
+def test_encoded_bytes_do_not_depend_on_the_process_cpu_mask(tmp_path, nearest2):
+    """A Ray actor narrows its CPU mask; left on "auto", libx264 then ran fewer frame
+    threads and wrote other bytes than the local command (256 rows: several threads)."""
+    source = make_clip(tmp_path / "in.mp4", Clip(width=48, height=128, frames=8, audio=False))
+    mask = os.sched_getaffinity(0)
+    upscale_video(source, tmp_path / "wide.mp4", nearest2)
+    try:
+        os.sched_setaffinity(0, {min(mask)})
+        upscale_video(source, tmp_path / "narrow.mp4", nearest2)
+    finally:
+        os.sched_setaffinity(0, mask)
+    assert (tmp_path / "narrow.mp4").read_bytes() == (tmp_path / "wide.mp4").read_bytes()
+    # and the thread count is a real choice: another count writes other bytes
+    upscale_video(source, tmp_path / "one.mp4", nearest2, EncodeOptions(threads=1))
+    assert (tmp_path / "one.mp4").read_bytes() != (tmp_path / "wide.mp4").read_bytes()
+    with pytest.raises(InputError, match="encoder threads must be at least 1"):
+        upscale_video(source, tmp_path / "zero.mp4", nearest2, EncodeOptions(threads=0))
+    assert not (tmp_path / "zero.mp4").exists()
