@@ -69,10 +69,32 @@ def differences(made: dict[str, bytes], expected: dict[str, bytes]) -> list[str]
     found += [f"extra {n} ({len(made[n])} bytes)" for n in sorted(set(made) - set(expected))]
     found += [
         f"{n}: {len(made[n])} bytes, expected {len(expected[n])}"
+        + _video_detail(made[n], expected[n], n)
         for n in sorted(set(made) & set(expected))
         if made[n] != expected[n]
     ]
     return found
+
+
+def _video_detail(made: bytes, expected: bytes, name: str) -> str:
+    """For a video: whether the decoded frames differ too (the model's numbers) or only
+    the encoding (encoder settings, muxing)."""
+    if not name.endswith((".mp4", ".mkv", ".mov")):
+        return ""
+    import io
+
+    import av
+
+    def frames(data: bytes) -> list[np.ndarray]:
+        with av.open(io.BytesIO(data)) as container:
+            return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+    a, b = frames(made), frames(expected)
+    if len(a) != len(b):
+        return f" ({len(a)} frames, expected {len(b)})"
+    pairs = zip(a, b, strict=True)
+    worst = max((int(np.abs(x.astype(int) - y).max()) for x, y in pairs), default=0)
+    return f" (decoded frames differ by at most {worst})"
 
 
 def digest(path: Path) -> str:
