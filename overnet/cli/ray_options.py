@@ -129,6 +129,7 @@ def run_on_ray(address: str, ray_params: dict[str, Any], params: dict[str, Any])
         preset=params["preset"],
         pix_fmt=params["pix_fmt"],
         threads=params["encoder_threads"],
+        extra=tuple(params["encoder_options"]),
     )
     trim = Trim(start=params["start"], duration=params["duration"], frames=params["max_frames"])
     try:

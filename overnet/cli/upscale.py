@@ -121,6 +121,7 @@ def upscale(
     preset: str | None,
     pix_fmt: str | None,
     encoder_threads: int | None,
+    encoder_options: tuple[tuple[str, str], ...],
     video_format: str | None,
     max_frames: int | None,
     start: float,
@@ -146,7 +147,12 @@ def upscale(
     if not images and not videos:
         raise InputError("no input images or videos: " + "; ".join(problems))
     encode = EncodeOptions(
-        codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, threads=encoder_threads
+        codec=codec,
+        crf=crf,
+        preset=preset,
+        pix_fmt=pix_fmt,
+        threads=encoder_threads,
+        extra=tuple(encoder_options),
     )
     trim = Trim(start=start, duration=duration, frames=max_frames)
     if videos:

@@ -40,6 +40,23 @@ class TimeType(click.ParamType):
 TIME = TimeType()
 
 
+class KeyValueType(click.ParamType):
+    """``KEY=VALUE`` -> (key, value); the value may itself hold '=' (x264-params=a=1:b=2)."""
+
+    name = "key=value"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None):
+        if isinstance(value, tuple):
+            return value
+        key, sep, rest = str(value).partition("=")
+        if not sep or not key.strip():
+            self.fail(f"expected KEY=VALUE (e.g. tune=film), got {value!r}", param, ctx)
+        return key.strip(), rest
+
+
+KEY_VALUE = KeyValueType()
+
+
 def video_options() -> Decorator:
     """Encoding, container, trimming and damage options for video inputs."""
     return stack(
@@ -75,6 +92,17 @@ def video_options() -> Decorator:
             help="Threads of the video encoder (default: this machine's CPU count, at most "
             "16). The bytes an encoder writes depend on it: give the same number everywhere "
             "for identical outputs across machines.",
+        ),
+        click.option(
+            "--encoder-option",
+            "encoder_options",
+            type=KEY_VALUE,
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="An option of the encoder itself, by FFmpeg's name (repeatable): "
+            "tune=film, x264-params=aq-mode=3, x265-params=..., g=48. Replaces overnet's "
+            "value of that key (a libx264 x264-params also replaces overnet's choice of "
+            "x264's code up to AVX2, which keeps its output repeatable).",
         ),
         click.option(
             "--video-format",

@@ -10,11 +10,14 @@ from __future__ import annotations
 import functools
 import io
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 from overnet._optional import require
 from overnet.errors import InputError
+from overnet.video.x264 import repeatable_x264_options
 
 #: output extension -> FFmpeg muxer
 MUXERS = {
@@ -90,6 +93,9 @@ class EncodeOptions:
     preset: str | None = None
     pix_fmt: str | None = None
     threads: int | None = None  # encoder threads; None: default_encoder_threads()
+    #: the encoder's own options (FFmpeg names, e.g. ("tune", "film"), ("x264-params",
+    #: "aq-mode=3")), applied after overnet's: a key given here replaces overnet's value
+    extra: tuple[tuple[str, str], ...] = ()
 
 
 def default_encoder_threads() -> int:
@@ -117,8 +123,15 @@ class EncodePlan:
     threads: int = 1  # the encoder's thread count, set explicitly (see default_encoder_threads)
 
     def describe(self) -> str:
-        quality = ", ".join(f"{k} {v}" for k, v in self.options.items())
+        quality = ", ".join(f"{k} {_short(k, v)}" for k, v in self.options.items())
         return f"{self.codec} {self.pix_fmt}" + (f" ({quality})" if quality else "")
+
+
+def _short(key: str, value: str) -> str:
+    """Option values for reports: x264's long list of instruction sets said briefly."""
+    if key == "x264-params" and value.startswith("asm=") and ":" not in value:
+        return "asm up to AVX2"
+    return value
 
 
 def encoder_formats(codec: str) -> list[str]:
@@ -169,8 +182,19 @@ def choose_pix_fmt(codec: str, input_pix_fmt: str, input_bits: int, requested: s
     return fallback, note if deep else ""
 
 
-def encoder_options(codec: str, crf: int | None, preset: str | None) -> dict[str, str]:
-    """The encoder's own options for --crf and --preset (defaults from CODECS)."""
+def encoder_options(
+    codec: str, crf: int | None, preset: str | None, extra: Sequence[tuple[str, str]] = ()
+) -> dict[str, str]:
+    """The encoder's own options for --crf and --preset (defaults from CODECS), then
+    ``extra`` (--encoder-option), which replaces any of them."""
+    options = _quality_options(codec, crf, preset)
+    if codec == "libx264":
+        options.update(repeatable_x264_options())
+    options.update(dict(extra))
+    return options
+
+
+def _quality_options(codec: str, crf: int | None, preset: str | None) -> dict[str, str]:
     spec = CODECS.get(codec)
     options = dict(spec.options) if spec else {}
     if spec is None:  # an encoder overnet has no table for: pass the usual names
@@ -195,14 +219,43 @@ def plan_encoding(options: EncodeOptions, input_pix_fmt: str, input_bits: int) -
     if options.threads is not None and options.threads < 1:
         raise InputError(f"encoder threads must be at least 1, got {options.threads}")
     pix_fmt, note = choose_pix_fmt(options.codec, input_pix_fmt, input_bits, options.pix_fmt)
-    return EncodePlan(
+    plan = EncodePlan(
         codec=options.codec,
         pix_fmt=pix_fmt,
-        options=encoder_options(options.codec, options.crf, options.preset),
+        options=encoder_options(options.codec, options.crf, options.preset, options.extra),
         deep=bits_of(pix_fmt) > 8,
         notes=(note,) if note else (),
         threads=options.threads or default_encoder_threads(),
     )
+    if options.extra:
+        check_encoder_options(plan, [key for key, _ in options.extra])
+    return plan
+
+
+def check_encoder_options(plan: EncodePlan, given: Sequence[str]) -> None:
+    """Open the encoder once on a small frame size with the plan's options: an option it
+    does not know, or a value it refuses, is an InputError before any file is read
+    (FFmpeg itself ignores unknown encoder options silently)."""
+    av = require("av", "video files", "video")
+    context = av.codec.CodecContext.create(plan.codec, "w")
+    context.width, context.height, context.pix_fmt = 64, 64, plan.pix_fmt
+    context.time_base = Fraction(1, 25)
+    context.options = dict(plan.options)
+    try:
+        context.open()
+    except (av.error.FFmpegError, ValueError) as exc:
+        mine = ", ".join(f"{k}={plan.options[k]}" for k in given)
+        reason = getattr(exc, "strerror", None) or exc
+        raise InputError(
+            f"{plan.codec} refused --encoder-option {mine} ({reason}); see FFmpeg's "
+            f"documentation of the encoder (`ffmpeg -h encoder={plan.codec}`)"
+        ) from exc
+    unused = sorted(set(context.options) & set(given))
+    if unused:
+        raise InputError(
+            f"{plan.codec} has no option {', '.join(unused)} (--encoder-option); see "
+            f"FFmpeg's documentation of the encoder (`ffmpeg -h encoder={plan.codec}`)"
+        )
 
 
 @functools.lru_cache(maxsize=16)

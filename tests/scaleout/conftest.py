@@ -79,7 +79,7 @@ def differences(made: dict[str, bytes], expected: dict[str, bytes]) -> list[str]
 def _video_detail(made: bytes, expected: bytes, name: str) -> str:
     """For a video: whether the decoded frames differ too (the model's numbers) or only
     the encoding (encoder settings, muxing)."""
-    if not name.endswith((".mp4", ".mkv", ".mov")):
+    if not name.endswith((".mp4", ".mkv", ".mov", ".avi")):
         return ""
     import io
 

@@ -87,6 +87,24 @@ def test_video_options(nearest_cli, tmp_path):
     assert prores.exit_code == 0 and "cannot hold prores_ks: written as .mkv" in prores.output
 
 
+def test_encoder_options_and_threads(nearest_cli, tmp_path):
+    source = make_clip(tmp_path / "clip.mp4", Clip(frames=3))
+    out = tmp_path / "out"
+    options = ["--encoder-option", "tune=film", "--encoder-option", "x264-params=aq-mode=3"]
+    result = _run(str(source), "-o", str(out), *options, "--encoder-threads", "1")
+    assert result.exit_code == 0, result.output
+    assert "tune film" in result.output and "x264-params aq-mode=3" in result.output
+    assert b"aq=3:" in (out / "clip.mp4").read_bytes()  # x264's own record of its settings
+    assert b" threads=1 " in (out / "clip.mp4").read_bytes()
+    bad = _run(str(source), "-o", str(tmp_path / "bad"), "--encoder-option", "nosuch=1")
+    assert bad.exit_code != 0 and "libx264 has no option nosuch" in bad.output
+    assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())
+    usage = _run(str(source), "-o", str(out), "--encoder-option", "film")
+    assert usage.exit_code == 2 and "expected KEY=VALUE" in usage.output
+    zero = _run(str(source), "-o", str(out), "--encoder-threads", "0")
+    assert zero.exit_code == 2
+
+
 def test_progress_bar_counts_frames(nearest_cli, tmp_path):
     source = make_clip(tmp_path / "clip.mp4", Clip(frames=6))
     result = CliRunner().invoke(

@@ -74,7 +74,47 @@ def test_eight_bit_only_codecs_say_so():
     assert plan_encoding(EncodeOptions(), "yuv420p10le", 10).deep is True
 
 
-def test_encoder_options_and_refusals():
+UP_TO_AVX2 = {"sse", "sse2", "pni", "ssse3", "sse4_1", "sse4_2", "abm", "avx", "fma", "bmi1"}
+AVX512 = frozenset(UP_TO_AVX2 | {"bmi2", "avx2", "avx512f", "avx512cd", "avx512bw", "avx512dq"}
+                   | {"avx512vl"})  # fmt: skip
+
+
+def with_cpu(monkeypatch, flags) -> None:
+    monkeypatch.setattr("overnet.video.x264.cpu_flags", lambda: frozenset(flags))
+
+
+def test_libx264_runs_its_code_up_to_avx2_only_on_avx512_cpus(monkeypatch):
+    with_cpu(monkeypatch, AVX512)
+    asm = encoder_options("libx264", None, None)["x264-params"]
+    sets = "MMX2,SSE,SSE2,SSE2Fast,SSE3,SSSE3,SSE4.1,SSE4.2,LZCNT,AVX,FMA3,BMI1,BMI2,AVX2"
+    assert asm == f"asm={sets}"
+    with_cpu(monkeypatch, AVX512 - {"bmi2", "abm"})  # never a set the CPU lacks
+    asm = encoder_options("libx264", None, None)["x264-params"]
+    assert "BMI2" not in asm and "LZCNT" not in asm and "AVX2" in asm
+    for flags in (AVX512 - {"avx512bw"}, frozenset()):  # no AVX-512 code, or flags unknown
+        with_cpu(monkeypatch, flags)
+        assert encoder_options("libx264", None, None) == {"crf": "18", "preset": "medium"}
+    with_cpu(monkeypatch, AVX512)
+    assert "x264-params" not in encoder_options("libx265", None, None)
+    mine = encoder_options("libx264", None, None, [("x264-params", "aq-mode=3")])
+    assert mine["x264-params"] == "aq-mode=3"  # the user's replaces overnet's choice
+    plan = plan_encoding(EncodeOptions(), "yuv420p", 8)
+    assert plan.describe() == "libx264 yuv420p (crf 18, preset medium, x264-params asm up to AVX2)"
+
+
+def test_encoder_options_given_by_the_user_are_checked_by_the_encoder():
+    plan = plan_encoding(EncodeOptions(extra=(("tune", "film"), ("crf", "23"))), "yuv420p", 8)
+    assert plan.options["tune"] == "film" and plan.options["crf"] == "23"
+    with pytest.raises(InputError, match="libx264 has no option nosuch"):
+        plan_encoding(EncodeOptions(extra=(("nosuch", "1"),)), "yuv420p", 8)
+    with pytest.raises(InputError, match="libx264 refused --encoder-option tune=notatune"):
+        plan_encoding(EncodeOptions(extra=(("tune", "notatune"),)), "yuv420p", 8)
+    with pytest.raises(InputError, match="libx265 has no option tune2"):
+        plan_encoding(EncodeOptions(codec="libx265", extra=(("tune2", "x"),)), "yuv420p", 8)
+
+
+def test_encoder_options_and_refusals(monkeypatch):
+    with_cpu(monkeypatch, ())
     assert encoder_options("libx264", None, None) == {"crf": "18", "preset": "medium"}
     assert encoder_options("libx265", 24, "slow")["crf"] == "24"
     assert encoder_options("libvpx-vp9", 30, None) == {"b": "0", "crf": "30", "cpu-used": "4"}

@@ -1,0 +1,166 @@
+"""Does a video encode give the same bytes for the same frames? And what does overnet's
+repeatable libx264 setting cost?
+
+Repeatability: `overnet.video.upscale_video` upscales one generated clip (48x128, 8
+frames, x2 nearest neighbour, so no model time) N times per encoder in one process, each
+time with one encoder thread, after one odd-sized x3 video (as in a batch), and counts
+the distinct outputs. Rows: libx264 as overnet runs it (on an AVX-512 CPU: its code up
+to AVX2 only), libx264 left to pick its own code (``x264-params asm=auto``, what
+FFmpeg does), libx265, SVT-AV1, VP9 and FFV1.
+
+Speed: 1080p frames encoded by libx264 (CRF 18, preset medium, 2 threads), overnet's
+setting and ``asm=auto`` alternately, ROUNDS times each; medians and their ratio.
+
+    python benchmarks/encoder_repeatability.py --runs 12 --rounds 5 \\
+        --out benchmarks/results/encoder-repeatability.txt
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from overnet.bench.environment import cpu_info  # noqa: E402
+from overnet.runtime.base import Session, SessionInfo  # noqa: E402
+from overnet.runtime.upscaler import Upscaler  # noqa: E402
+from overnet.video import EncodeOptions, upscale_video  # noqa: E402
+from overnet.video.encode import encoder_options  # noqa: E402
+
+AUTO = (("x264-params", "asm=auto"),)
+
+
+class Nearest(Session):
+    """x``scale`` by repeating pixels: exact, and no model time."""
+
+    def __init__(self, scale: int) -> None:
+        self.info = SessionInfo("nearest", "CPU", "fp32", scale, scale)
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        s = int(self.info.scale)
+        return batch.repeat(s, axis=2).repeat(s, axis=3)
+
+
+def make_clip(path: Path, width: int, height: int, frames: int, pix_fmt: str) -> Path:
+    import av
+
+    y, x = np.mgrid[0:height, 0:width]
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        for i in range(frames):
+            rgb = np.stack([(x * 7 + i * 9) % 256, (y * 5 + i * 4) % 256, (x + y + i) % 256], -1)
+            frame = av.VideoFrame.from_ndarray(rgb.astype(np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def repeatability(runs: int, folder: Path) -> list[str]:
+    odd = make_clip(folder / "odd.mp4", 321, 181, 3, "yuv444p")
+    clip = make_clip(folder / "clip.mp4", 48, 128, 8, "yuv420p")
+    rows = [
+        ("libx264 as overnet runs it", "libx264", (), ".mp4"),
+        ("libx264, asm=auto (FFmpeg's default)", "libx264", AUTO, ".mp4"),
+        ("libx265", "libx265", (), ".mp4"),
+        ("libsvtav1", "libsvtav1", (), ".mp4"),
+        ("libvpx-vp9", "libvpx-vp9", (), ".mp4"),
+        ("ffv1 (AVI: Matroska writes random UIDs)", "ffv1", (), ".avi"),
+    ]
+    lines = [f"| encoder | distinct outputs in {runs} runs |", "|---|---|"]
+    for label, codec, extra, suffix in rows:
+        options = EncodeOptions(codec=codec, threads=1, extra=extra)
+        upscale_video(odd, folder / f"odd-x3{suffix}", Upscaler(Nearest(3)), options)
+        digests = set()
+        for run in range(runs):
+            target = folder / f"run{run}{suffix}"
+            upscale_video(clip, target, Upscaler(Nearest(2)), options)
+            digests.add(hashlib.sha256(target.read_bytes()).hexdigest())
+            target.unlink()
+        lines.append(f"| {label} | {len(digests)} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
+def encode_seconds(frames: list, options: dict[str, str]) -> float:
+    import av
+
+    begin = time.perf_counter()
+    with av.open(io.BytesIO(), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=25, options=options)
+        stream.width, stream.height, stream.pix_fmt = 1920, 1080, "yuv420p"
+        stream.codec_context.thread_count = 2
+        for index, frame in enumerate(frames):
+            frame.pts = index
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return time.perf_counter() - begin
+
+
+def speed(rounds: int) -> list[str]:
+    import av
+
+    y, x = np.mgrid[0:1080, 0:1920]
+    noise = np.random.default_rng(0).integers(0, 64, size=(1080, 1920, 3))
+    frames = []
+    for i in range(24):
+        rgb = np.stack([(x * 3 + i * 5) % 192, (y * 2 + i * 3) % 192, (x + y + i) % 192], -1)
+        pixels = (rgb + noise).astype(np.uint8)
+        frame = av.VideoFrame.from_ndarray(pixels, format="rgb24").reformat(format="yuv420p")
+        frames.append(frame)
+    ours = encoder_options("libx264", None, None)
+    auto = encoder_options("libx264", None, None, AUTO)
+    mine, theirs = [], []
+    for _ in range(rounds):
+        mine.append(encode_seconds(frames, ours))
+        theirs.append(encode_seconds(frames, auto))
+    a, b = statistics.median(mine), statistics.median(theirs)
+    return [
+        "",
+        f"libx264 1080p, 24 frames, CRF 18 medium, 2 threads, median of {rounds} (alternating):",
+        f"  as overnet runs it ({ours.get('x264-params', 'x264 default')}): {a:.2f} s",
+        f"  asm=auto: {b:.2f} s; ratio {a / b:.3f}",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=12, help="encodes per encoder")
+    parser.add_argument("--rounds", type=int, default=5, help="speed rounds per setting")
+    parser.add_argument("--out", type=Path, default=None, help="also write the results here")
+    args = parser.parse_args()
+    import av
+
+    cpu = cpu_info()
+    lines = [
+        f"# python benchmarks/{Path(__file__).name} --runs {args.runs} --rounds {args.rounds}",
+        f"# {cpu['model']}; {cpu['logical_cores']} CPUs; flags: {' '.join(cpu['flags'])}",
+        f"# Python {platform.python_version()}, PyAV {av.__version__}",
+        "",
+    ]
+    with tempfile.TemporaryDirectory() as folder:
+        lines += repeatability(args.runs, Path(folder))
+    lines += speed(args.rounds)
+    text = "\n".join(lines) + "\n"
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""libx264 on AVX-512 CPUs: the same frames must give the same bytes.
+
+The libx264 in PyAV's wheels, left to pick its own code on a CPU with AVX-512, wrote
+different bytes for the same frames from run to run in one process (12 distinct files
+in 12 runs; decoded frames within a few tenths of a dB of each other), most likely
+because its AVX-512 code reads memory it never wrote: in a quick check outside the
+repository, glibc's MALLOC_PERTURB_ (freed memory refilled with one value) made the
+runs agree. Limited to
+its code up to AVX2 (``x264-params asm=...``) it wrote the same file every time, as did
+libx265, SVT-AV1, VP9 and FFV1. Cost: 1080p encoding 6% slower, beside a model that
+takes most of the time. Both from ``benchmarks/encoder_repeatability.py``
+(``benchmarks/results/encoder-repeatability.txt``). Repeatable bytes let a rerun, a Ray
+actor and the local command agree on an output's sha256.
+
+A user's own ``x264-params`` (``--encoder-option x264-params=...``) replaces this
+choice; ``x264-params=asm=auto`` restores x264's own.
+"""
+
+from __future__ import annotations
+
+from overnet.runtime.precision import cpu_flags
+
+#: x264's names for its instruction sets up to AVX2, each with its /proc/cpuinfo flag
+_UP_TO_AVX2 = (
+    ("MMX2", "sse"),
+    ("SSE", "sse"),
+    ("SSE2", "sse2"),
+    ("SSE2Fast", "sse2"),
+    ("SSE3", "pni"),
+    ("SSSE3", "ssse3"),
+    ("SSE4.1", "sse4_1"),
+    ("SSE4.2", "sse4_2"),
+    ("LZCNT", "abm"),
+    ("AVX", "avx"),
+    ("FMA3", "fma"),
+    ("BMI1", "bmi1"),
+    ("BMI2", "bmi2"),
+    ("AVX2", "avx2"),
+)
+#: the flags x264 needs before it runs its AVX-512 code
+_X264_AVX512 = ("avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl")
+
+
+def asm_up_to_avx2() -> str:
+    """x264's ``asm`` value naming the sets up to AVX2 that this CPU has (never one it
+    lacks: x264 would run instructions the CPU cannot)."""
+    flags = cpu_flags()
+    return ",".join(name for name, flag in _UP_TO_AVX2 if flag in flags)
+
+
+def repeatable_x264_options() -> dict[str, str]:
+    """``{"x264-params": "asm=..."}`` on CPUs where x264 would run AVX-512 code; {} where
+    it would not, or where the CPU's flags are unknown (x264 then picks its own)."""
+    flags = cpu_flags()
+    if not all(flag in flags for flag in _X264_AVX512) or "avx2" not in flags:
+        return {}
+    return {"x264-params": f"asm={asm_up_to_avx2()}"}
