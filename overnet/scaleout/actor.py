@@ -118,7 +118,8 @@ def claim_cpus(threads: int | None) -> list[Any]:
     OpenVINO pins its inference threads to the first CPUs of the process's affinity mask,
     so two 1-thread actors on one node both ran on CPU 0, each at half speed (measured
     here: 0.22 s per 160x120 image alone, 0.46 s each side by side, 0.22 s each with
-    separate masks). Each CPU is claimed with a lock file in the node's temp folder
+    separate masks; sessions now also turn OpenVINO's pinning off, which alone gives
+    the same). Each CPU is claimed with a lock file in the node's temp folder
     (released when the process ends, so a restarted actor claims again) and the process
     mask is narrowed to the claimed CPUs. Returns the open lock files (kept while the
     actor lives); [] leaves the mask alone (no room, or not a POSIX system)."""

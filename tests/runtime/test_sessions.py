@@ -198,3 +198,15 @@ def test_checkpoint_on_openvino_uses_a_cached_export(x2_weights, tmp_path, monke
 def test_integer_tensors_are_refused_like_integer_arrays(x2_onnx):
     with open_session(x2_onnx, "onnxruntime") as session, pytest.raises(InputError, match="float"):
         session.run(torch.zeros((1, 3, 4, 4), dtype=torch.uint8))
+
+
+def test_openvino_leaves_cpu_pinning_off_when_it_uses_fewer_cpus_than_it_may(x2_onnx, monkeypatch):
+    """Pinned, two 1-thread processes share the first CPU of their mask and each runs
+    at half speed (benchmarks/openvino_pinning.py); unpinned, the OS spreads them."""
+    monkeypatch.setattr("overnet.runtime.openvino_backend.usable_cpus", lambda: 2)
+    with open_session(x2_onnx, "openvino", precision="fp32", threads=1) as session:
+        assert session._compiled.get_property("ENABLE_CPU_PINNING") is False
+        assert "CPU pinning off (1 of 2 CPUs)" in session.info.notes
+    for threads in (2, None):  # all the CPUs it may use: pinning as OpenVINO decides
+        with open_session(x2_onnx, "openvino", precision="fp32", threads=threads) as session:
+            assert not any("pinning" in note for note in session.info.notes)
