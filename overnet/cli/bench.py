@@ -30,7 +30,10 @@ def _config(name: str, text: Any = None) -> Any:
 
 
 def _backends_help() -> str:
-    return f"Comma-separated runtime variants. {backend_names()}"
+    return (
+        f"Comma-separated runtime variants. {backend_names()} 'auto': the backend and "
+        "precision `overnet upscale` picks by default."
+    )
 
 
 _timing = stack(

@@ -152,6 +152,8 @@ def test_backend_help_lists_every_variant(command):
     text = _help(command)
     for name in (*BACKENDS, *VARIANTS):
         assert re.search(rf"[\s,(]{re.escape(name)}[,;.)\s]", text), name
+    if command == "bench":  # the row of what `overnet upscale` opens by default
+        assert "'auto': the backend and precision" in text
 
 
 def test_defaults_come_from_the_library():
