@@ -2,14 +2,15 @@
 repeatable libx264 setting cost?
 
 Repeatability: `overnet.video.upscale_video` upscales one generated clip (48x128, 8
-frames, x2 nearest neighbour, so no model time) N times per encoder in one process, each
-time with one encoder thread, after one odd-sized x3 video (as in a batch), and counts
-the distinct outputs. Rows: libx264 as overnet runs it (on an AVX-512 CPU: its code up
-to AVX2 only), libx264 left to pick its own code (``x264-params asm=auto``, what
-FFmpeg does), libx265, SVT-AV1, VP9 and FFV1.
+frames, x2 nearest neighbour, so no model time) N times per encoder in one process, with
+overnet's default encoder threads (frame threads), after one odd-sized x3 video (as in a
+batch), and counts the distinct outputs. Rows: libx264 as overnet runs it (on an
+AVX-512 CPU: its code up to AVX2 only), libx264 left to pick its own code
+(``x264-params asm=auto``, what FFmpeg does), libx265, SVT-AV1, VP9 and FFV1.
 
-Speed: 1080p frames encoded by libx264 (CRF 18, preset medium, 2 threads), overnet's
-setting and ``asm=auto`` alternately, ROUNDS times each; medians and their ratio.
+Speed: 1080p frames encoded by libx264 (CRF 18, preset medium, 2 frame threads as
+overnet runs it), overnet's setting and ``asm=auto`` alternately, ROUNDS times each;
+medians and their ratio.
 
     python benchmarks/encoder_repeatability.py --runs 12 --rounds 5 \\
         --out benchmarks/results/encoder-repeatability.txt
@@ -36,7 +37,7 @@ from overnet.bench.environment import cpu_info  # noqa: E402
 from overnet.runtime.base import Session, SessionInfo  # noqa: E402
 from overnet.runtime.upscaler import Upscaler  # noqa: E402
 from overnet.video import EncodeOptions, upscale_video  # noqa: E402
-from overnet.video.encode import encoder_options  # noqa: E402
+from overnet.video.encode import default_encoder_threads, encoder_options  # noqa: E402
 
 AUTO = (("x264-params", "asm=auto"),)
 
@@ -80,9 +81,11 @@ def repeatability(runs: int, folder: Path) -> list[str]:
         ("libvpx-vp9", "libvpx-vp9", (), ".mp4"),
         ("ffv1 (AVI: Matroska writes random UIDs)", "ffv1", (), ".avi"),
     ]
-    lines = [f"| encoder | distinct outputs in {runs} runs |", "|---|---|"]
+    threads = default_encoder_threads()
+    lines = [f"{threads} encoder threads (frame threads)", ""]
+    lines += [f"| encoder | distinct outputs in {runs} runs |", "|---|---|"]
     for label, codec, extra, suffix in rows:
-        options = EncodeOptions(codec=codec, threads=1, extra=extra)
+        options = EncodeOptions(codec=codec, extra=extra)
         upscale_video(odd, folder / f"odd-x3{suffix}", Upscaler(Nearest(3)), options)
         digests = set()
         for run in range(runs):
@@ -95,21 +98,26 @@ def repeatability(runs: int, folder: Path) -> list[str]:
     return lines
 
 
-def encode_seconds(frames: list, options: dict[str, str]) -> float:
+def encode_seconds(
+    frames: list, options: dict[str, str], thread_type: str = "AUTO"
+) -> tuple[float, int]:
+    """(seconds, bytes written) for one encode of ``frames``."""
     import av
 
     begin = time.perf_counter()
-    with av.open(io.BytesIO(), "w", format="mp4") as out:
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp4") as out:
         stream = out.add_stream("libx264", rate=25, options=options)
         stream.width, stream.height, stream.pix_fmt = 1920, 1080, "yuv420p"
         stream.codec_context.thread_count = 2
+        stream.codec_context.thread_type = thread_type  # AUTO: frame threads, as overnet
         for index, frame in enumerate(frames):
             frame.pts = index
             for packet in stream.encode(frame):
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
-    return time.perf_counter() - begin
+    return time.perf_counter() - begin, len(buffer.getvalue())
 
 
 def speed(rounds: int) -> list[str]:
@@ -125,16 +133,22 @@ def speed(rounds: int) -> list[str]:
         frames.append(frame)
     ours = encoder_options("libx264", None, None)
     auto = encoder_options("libx264", None, None, AUTO)
-    mine, theirs = [], []
+    mine, theirs, sliced = [], [], []
     for _ in range(rounds):
         mine.append(encode_seconds(frames, ours))
         theirs.append(encode_seconds(frames, auto))
-    a, b = statistics.median(mine), statistics.median(theirs)
+        sliced.append(encode_seconds(frames, ours, "SLICE"))
+    a, b, c = (statistics.median(t for t, _ in v) for v in (mine, theirs, sliced))
+    size_frame, size_slice = mine[0][1], sliced[0][1]
     return [
         "",
         f"libx264 1080p, 24 frames, CRF 18 medium, 2 threads, median of {rounds} (alternating):",
-        f"  as overnet runs it ({ours.get('x264-params', 'x264 default')}): {a:.2f} s",
+        f"  as overnet runs it (frame threads, {ours.get('x264-params', 'x264 default')}): "
+        f"{a:.2f} s",
         f"  asm=auto: {b:.2f} s; ratio {a / b:.3f}",
+        f"  slice threads (PyAV's default, what overnet ran before): {c:.2f} s; ratio {c / a:.3f}",
+        f"  bytes written: frame threads {size_frame:,}, slice threads {size_slice:,} "
+        f"({size_slice / size_frame:.3f}x) at the same CRF",
     ]
 
 

@@ -115,10 +115,11 @@ def _refuse_without_ray(params: dict[str, Any]) -> None:
 
 def run_on_ray(address: str, ray_params: dict[str, Any], params: dict[str, Any]) -> None:
     """``overnet upscale --ray``: the local command's parameters through upscale_on_ray."""
+    from overnet.cli.video_options import check_video_options
     from overnet.errors import InputError
     from overnet.scaleout import Cluster, upscale_on_ray
     from overnet.video.decode import Trim
-    from overnet.video.encode import EncodeOptions
+    from overnet.video.encode import EncodeOptions, default_encoder_threads
 
     if (params["model"] is None) == (params["weights"] is None):
         raise InputError("give exactly one of --model (exported file) or --weights (checkpoint)")
@@ -128,9 +129,11 @@ def run_on_ray(address: str, ray_params: dict[str, Any], params: dict[str, Any])
         crf=params["crf"],
         preset=params["preset"],
         pix_fmt=params["pix_fmt"],
-        threads=params["encoder_threads"],
+        # this machine's count, not each node's: outputs then match the local command's
+        threads=params["encoder_threads"] or default_encoder_threads(),
         extra=tuple(params["encoder_options"]),
     )
+    check_video_options(encode, params["video_format"])  # before the cluster starts
     trim = Trim(start=params["start"], duration=params["duration"], frames=params["max_frames"])
     try:
         report = upscale_on_ray(

@@ -23,7 +23,7 @@ from overnet.cli.options import (
     upscaler_options,
 )
 from overnet.cli.ray_options import PATH_OR_URI, ray_options
-from overnet.cli.video_options import frame_progress, video_options
+from overnet.cli.video_options import check_video_options, frame_progress, video_options
 
 _model = stack(
     click.option(
@@ -156,7 +156,7 @@ def upscale(
     )
     trim = Trim(start=start, duration=duration, frames=max_frames)
     if videos:
-        _check_video_options(encode, video_format)
+        check_video_options(encode, video_format)
     session = open_session(
         model or weights, backend, device=device, precision=precision, scale=scale, threads=threads
     )
@@ -210,16 +210,3 @@ def upscale(
         click.echo(f"  input: {problem}")
     if not ok:
         sys.exit(1)
-
-
-def _check_video_options(encode, video_format: str | None) -> None:
-    """Refuse an unknown codec, a pixel format or option it does not take, or a container
-    that cannot hold it, before any file is read (when PyAV is installed; without it each
-    video fails with the install hint and images go on)."""
-    from overnet._optional import available
-    from overnet.video.encode import choose_suffix, plan_encoding
-
-    if available("av"):
-        plan_encoding(encode, "yuv420p", 8)
-        if video_format:
-            choose_suffix(".mkv", video_format, encode.codec)

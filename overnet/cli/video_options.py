@@ -100,9 +100,10 @@ def video_options() -> Decorator:
             multiple=True,
             metavar="KEY=VALUE",
             help="An option of the encoder itself, by FFmpeg's name (repeatable): "
-            "tune=film, x264-params=aq-mode=3, x265-params=..., g=48. Replaces overnet's "
-            "value of that key (a libx264 x264-params also replaces overnet's choice of "
-            "x264's code up to AVX2, which keeps its output repeatable).",
+            "tune=film, g=48, x264-params=aq-mode=3. Replaces overnet's value of that key; "
+            "*-params lists merge entry by entry (x264-params=asm=auto gives back x264's "
+            "own choice of code, which is not repeatable on AVX-512 CPUs). Checked by "
+            "opening the encoder before any file is read.",
         ),
         click.option(
             "--video-format",
@@ -143,3 +144,16 @@ def frame_progress(enabled: bool) -> Callable[[str, int | None], Any] | None:
         return bar.update, bar.close
 
     return open_bar
+
+
+def check_video_options(encode: Any, video_format: str | None) -> None:
+    """Refuse an unknown codec, a pixel format or option it does not take, or a container
+    that cannot hold it, before any file is read (when PyAV is installed; without it each
+    video fails with the install hint and images go on)."""
+    from overnet._optional import available
+    from overnet.video.encode import choose_suffix, plan_encoding
+
+    if available("av"):
+        plan_encoding(encode, "yuv420p", 8)
+        if video_format:
+            choose_suffix(".mkv", video_format, encode.codec)

@@ -178,7 +178,7 @@ def compile_onnx(
         if ov_device == "CPU" and int(threads) < usable_cpus():
             # OpenVINO pins its threads to the first CPUs of the process's mask: two
             # 1-thread processes then share CPU 0 and each runs at half speed (measured:
-            # 2.02x the time alone; unpinned 1.02x; benchmarks/openvino_pinning.py)
+            # 1.96x the time alone; unpinned 1.01x; benchmarks/openvino_pinning.py)
             config["ENABLE_CPU_PINNING"] = False
             notes.append(f"CPU pinning off ({threads} of {usable_cpus()} CPUs)")
     if cache and _writable(compile_cache_dir()):

@@ -12,12 +12,12 @@ import io
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 
 from overnet._optional import require
 from overnet.errors import InputError
-from overnet.video.x264 import repeatable_x264_options
+from overnet.video.user_options import check_encoder_options, merge_options
+from overnet.video.x264 import brief_x264_params, repeatable_x264_options
 
 #: output extension -> FFmpeg muxer
 MUXERS = {
@@ -94,7 +94,8 @@ class EncodeOptions:
     pix_fmt: str | None = None
     threads: int | None = None  # encoder threads; None: default_encoder_threads()
     #: the encoder's own options (FFmpeg names, e.g. ("tune", "film"), ("x264-params",
-    #: "aq-mode=3")), applied after overnet's: a key given here replaces overnet's value
+    #: "aq-mode=3")), applied after overnet's (``user_options.merge_options``: a key
+    #: replaces overnet's value; ``*-params`` lists merge entry by entry)
     extra: tuple[tuple[str, str], ...] = ()
 
 
@@ -123,15 +124,8 @@ class EncodePlan:
     threads: int = 1  # the encoder's thread count, set explicitly (see default_encoder_threads)
 
     def describe(self) -> str:
-        quality = ", ".join(f"{k} {_short(k, v)}" for k, v in self.options.items())
+        quality = ", ".join(f"{k} {brief_x264_params(k, v)}" for k, v in self.options.items())
         return f"{self.codec} {self.pix_fmt}" + (f" ({quality})" if quality else "")
-
-
-def _short(key: str, value: str) -> str:
-    """Option values for reports: x264's long list of instruction sets said briefly."""
-    if key == "x264-params" and value.startswith("asm=") and ":" not in value:
-        return "asm up to AVX2"
-    return value
 
 
 def encoder_formats(codec: str) -> list[str]:
@@ -186,12 +180,11 @@ def encoder_options(
     codec: str, crf: int | None, preset: str | None, extra: Sequence[tuple[str, str]] = ()
 ) -> dict[str, str]:
     """The encoder's own options for --crf and --preset (defaults from CODECS), then
-    ``extra`` (--encoder-option), which replaces any of them."""
+    ``extra`` (--encoder-option, merged as ``user_options.merge_options`` says)."""
     options = _quality_options(codec, crf, preset)
     if codec == "libx264":
         options.update(repeatable_x264_options())
-    options.update(dict(extra))
-    return options
+    return merge_options(options, extra)
 
 
 def _quality_options(codec: str, crf: int | None, preset: str | None) -> dict[str, str]:
@@ -228,34 +221,10 @@ def plan_encoding(options: EncodeOptions, input_pix_fmt: str, input_bits: int) -
         threads=options.threads or default_encoder_threads(),
     )
     if options.extra:
-        check_encoder_options(plan, [key for key, _ in options.extra])
+        av = require("av", "video files", "video")
+        given = [key for key, _ in options.extra]
+        check_encoder_options(av, plan.codec, plan.pix_fmt, plan.options, given)
     return plan
-
-
-def check_encoder_options(plan: EncodePlan, given: Sequence[str]) -> None:
-    """Open the encoder once on a small frame size with the plan's options: an option it
-    does not know, or a value it refuses, is an InputError before any file is read
-    (FFmpeg itself ignores unknown encoder options silently)."""
-    av = require("av", "video files", "video")
-    context = av.codec.CodecContext.create(plan.codec, "w")
-    context.width, context.height, context.pix_fmt = 64, 64, plan.pix_fmt
-    context.time_base = Fraction(1, 25)
-    context.options = dict(plan.options)
-    try:
-        context.open()
-    except (av.error.FFmpegError, ValueError) as exc:
-        mine = ", ".join(f"{k}={plan.options[k]}" for k in given)
-        reason = getattr(exc, "strerror", None) or exc
-        raise InputError(
-            f"{plan.codec} refused --encoder-option {mine} ({reason}); see FFmpeg's "
-            f"documentation of the encoder (`ffmpeg -h encoder={plan.codec}`)"
-        ) from exc
-    unused = sorted(set(context.options) & set(given))
-    if unused:
-        raise InputError(
-            f"{plan.codec} has no option {', '.join(unused)} (--encoder-option); see "
-            f"FFmpeg's documentation of the encoder (`ffmpeg -h encoder={plan.codec}`)"
-        )
 
 
 @functools.lru_cache(maxsize=16)

@@ -80,6 +80,9 @@ def layout_output(
             video = output.add_stream(plan.codec, rate=facts.rate or 25, options=plan.options)
             video.pix_fmt = plan.pix_fmt
             video.codec_context.thread_count = plan.threads  # never "auto": see EncodePlan
+            # frame and slice threads, as the ffmpeg command line allows (PyAV's default
+            # is slices only: libx264 then runs sliced threads, which compress worse)
+            video.codec_context.thread_type = "AUTO"
             video.time_base = facts.time_base
             video.codec_context.time_base = facts.time_base
             video.metadata.update(content_metadata(stream.metadata))

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -32,6 +30,7 @@ from overnet.video.encode import (
     muxer_for,
     plan_encoding,
 )
+from overnet.video.ffmpeg_log import ffmpeg_reasons
 from overnet.video.frames import frames_per_run, upscale_batch
 from overnet.video.mux import Encoder, carried_streams, layout_output
 from overnet.video.probe import VideoFacts, facts_of, open_input
@@ -70,7 +69,7 @@ def upscale_video(
     left under ``target`` then. ``on_frame(n)`` is called after each n frames upscaled.
     """
     av = require("av", "video files", "video")
-    with _ffmpeg_reasons(av):
+    with ffmpeg_reasons(av):
         return _upscale_video(av, source, target, upscaler, options, trim, strict, on_frame)
 
 
@@ -102,35 +101,6 @@ def _upscale_video(av, source, target, upscaler, options, trim, strict, on_frame
     result.notes = [*plan.notes, *notes, *stages.encoder.notes, *result.notes]
     result.seconds = time.perf_counter() - begin
     return result
-
-
-_LOGGING = threading.Lock()
-_logging_users = 0
-_logging_ours = False
-
-
-@contextmanager
-def _ffmpeg_reasons(av: Any) -> Iterator[None]:
-    """Let FFmpeg's own error line reach our messages ("Invalid argument" alone says
-    nothing): PyAV attaches the last logged error to an exception only while its logging
-    is on. On at ERROR while any video runs, and only when the caller had set no level;
-    off again after the last one, because PyAV's log callback must not outlive the codec
-    threads that call it (left on, it crashed the interpreter at exit once)."""
-    global _logging_users, _logging_ours
-    with _LOGGING:
-        if _logging_users == 0:
-            _logging_ours = av.logging.get_level() is None
-            if _logging_ours:
-                av.logging.set_level(av.logging.ERROR)
-        _logging_users += 1
-    try:
-        yield
-    finally:
-        with _LOGGING:
-            _logging_users -= 1
-            if _logging_users == 0 and _logging_ours:
-                av.logging.set_level(None)
-                _logging_ours = False
 
 
 def _build(container, output, facts, plan, copy, trim, strict) -> _Stages:

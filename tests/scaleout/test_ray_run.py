@@ -211,8 +211,8 @@ def test_file_uris_through_the_command_line_with_a_failed_file(
     if importlib.util.find_spec("av") is not None:  # a video goes whole to one actor
         from tests.video.clips import Clip, make_clip
 
-        # FFV1 in AVI: lossless and repeatable, so equal bytes mean equal frames. libx264
-        # is not repeatable on AVX-512 CPUs (docs/video.md, "Repeatable output").
+        # FFV1 in AVI: lossless, so equal bytes mean equal frames (Matroska would write
+        # random UIDs; libx264's repeatability has its own test in tests/video)
         video = ["--codec", "ffv1", "--video-format", "avi"]
         clip = make_clip(tmp_path / "clip.mp4", Clip(width=40, height=128, frames=6))
         reference_out = tmp_path / "clip-ref"

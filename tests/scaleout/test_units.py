@@ -330,3 +330,19 @@ def test_gpus_for_actors_need_a_gpu_device(tmp_path):
          "--num-gpus", "1", "--ray", "auto"],
     )  # fmt: skip
     assert result.exit_code == 2 and "--device is cpu" in result.output, result.output
+
+
+def test_encoder_options_are_checked_on_the_driver_before_ray_starts(tmp_path, monkeypatch):
+    pytest.importorskip("av")
+    import overnet.scaleout as scaleout
+
+    def never(*args, **kwargs):
+        raise AssertionError("the Ray job started with an encoder option the encoder refuses")
+
+    monkeypatch.setattr(scaleout, "upscale_on_ray", never)
+    result = CliRunner().invoke(
+        main,
+        ["upscale", str(tmp_path), "-o", str(tmp_path / "o"), "--model", "m.onnx",
+         "--encoder-option", "nosuch=1", "--ray"],
+    )  # fmt: skip
+    assert result.exit_code == 1 and "libx264 has no option nosuch" in result.output, result.output

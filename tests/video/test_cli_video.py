@@ -93,7 +93,7 @@ def test_encoder_options_and_threads(nearest_cli, tmp_path):
     options = ["--encoder-option", "tune=film", "--encoder-option", "x264-params=aq-mode=3"]
     result = _run(str(source), "-o", str(out), *options, "--encoder-threads", "1")
     assert result.exit_code == 0, result.output
-    assert "tune film" in result.output and "x264-params aq-mode=3" in result.output
+    assert "tune film" in result.output and "aq-mode=3" in result.output
     assert b"aq=3:" in (out / "clip.mp4").read_bytes()  # x264's own record of its settings
     assert b" threads=1 " in (out / "clip.mp4").read_bytes()
     bad = _run(str(source), "-o", str(tmp_path / "bad"), "--encoder-option", "nosuch=1")

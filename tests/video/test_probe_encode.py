@@ -96,10 +96,15 @@ def test_libx264_runs_its_code_up_to_avx2_only_on_avx512_cpus(monkeypatch):
         assert encoder_options("libx264", None, None) == {"crf": "18", "preset": "medium"}
     with_cpu(monkeypatch, AVX512)
     assert "x264-params" not in encoder_options("libx265", None, None)
+    ours = f"asm={sets}"
     mine = encoder_options("libx264", None, None, [("x264-params", "aq-mode=3")])
-    assert mine["x264-params"] == "aq-mode=3"  # the user's replaces overnet's choice
+    assert mine["x264-params"] == f"{ours}:aq-mode=3"  # entries merge: still repeatable
+    auto = encoder_options("libx264", None, None, [("x264-params", "asm=auto:ref=2")])
+    assert auto["x264-params"] == "asm=auto:ref=2"  # the user's own asm wins
     plan = plan_encoding(EncodeOptions(), "yuv420p", 8)
     assert plan.describe() == "libx264 yuv420p (crf 18, preset medium, x264-params asm up to AVX2)"
+    plan = plan_encoding(EncodeOptions(extra=(("x264-params", "asm=auto"),)), "yuv420p", 8)
+    assert plan.describe().endswith("x264-params asm=auto)")  # shown as given
 
 
 def test_encoder_options_given_by_the_user_are_checked_by_the_encoder():
@@ -111,6 +116,38 @@ def test_encoder_options_given_by_the_user_are_checked_by_the_encoder():
         plan_encoding(EncodeOptions(extra=(("tune", "notatune"),)), "yuv420p", 8)
     with pytest.raises(InputError, match="libx265 has no option tune2"):
         plan_encoding(EncodeOptions(codec="libx265", extra=(("tune2", "x"),)), "yuv420p", 8)
+    # entries of the *-params lists are parsed by the encoder library, which only logs
+    for codec, key in (("libx264", "x264-params"), ("libx265", "x265-params")):
+        with pytest.raises(InputError, match=f"{codec} did not take --encoder-option.*nosuch"):
+            plan_encoding(EncodeOptions(codec=codec, extra=((key, "nosuch=1"),)), "yuv420p", 8)
+    x265 = plan_encoding(
+        EncodeOptions(codec="libx265", extra=(("x265-params", "aq-mode=2"),)), "yuv420p", 8
+    )
+    assert x265.options["x265-params"] == "log-level=error:aq-mode=2"
+    both = (("x264-params", "aq-mode=3"), ("x264-params", "ref=2"))
+    assert (
+        plan_encoding(EncodeOptions(extra=both), "yuv420p", 8)
+        .options["x264-params"]
+        .endswith("aq-mode=3:ref=2")
+    )
+    with pytest.raises(InputError, match="tune is given twice"):
+        plan_encoding(EncodeOptions(extra=(("tune", "film"), ("tune", "grain"))), "yuv420p", 8)
+    with pytest.raises(InputError, match="give --encoder-threads N instead"):
+        plan_encoding(EncodeOptions(extra=(("threads", "3"),)), "yuv420p", 8)
+
+
+def test_a_hardware_encoder_without_its_device_is_not_blamed_on_the_options():
+    import av
+
+    try:
+        av.codec.Codec("h264_nvenc", "w")
+    except Exception:
+        pytest.skip("this PyAV build has no h264_nvenc")
+    try:
+        plan_encoding(EncodeOptions(codec="h264_nvenc", extra=(("cq", "20"),)), "yuv420p", 8)
+    except InputError as exc:  # no GPU here: say so, not "refused cq=20"
+        assert "could not open h264_nvenc" in str(exc) and "GPU and driver" in str(exc)
+    # with a GPU and driver the trial open succeeds and there is nothing to assert
 
 
 def test_encoder_options_and_refusals(monkeypatch):
