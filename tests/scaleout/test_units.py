@@ -345,4 +345,4 @@ def test_encoder_options_are_checked_on_the_driver_before_ray_starts(tmp_path, m
         ["upscale", str(tmp_path), "-o", str(tmp_path / "o"), "--model", "m.onnx",
          "--encoder-option", "nosuch=1", "--ray"],
     )  # fmt: skip
-    assert result.exit_code == 1 and "libx264 has no option nosuch" in result.output, result.output
+    assert result.exit_code == 2 and "libx264 has no option nosuch" in result.output, result.output
