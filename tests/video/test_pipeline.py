@@ -261,3 +261,10 @@ def test_libx264_writes_the_same_bytes_for_the_same_frames(tmp_path, nearest2):
         upscale_video(source, target, nearest2)  # the default: frame threads
         digests.add(hashlib.sha256(target.read_bytes()).hexdigest())
     assert len(digests) == 1
+
+
+def test_svt_av1_prints_no_banner(tmp_path, nearest2, capfd, monkeypatch):
+    monkeypatch.delenv("SVT_LOG", raising=False)
+    source = make_clip(tmp_path / "in.mp4", Clip(frames=2, audio=False))
+    upscale_video(source, tmp_path / "out.mkv", nearest2, EncodeOptions(codec="libsvtav1"))
+    assert "Svt[info]" not in capfd.readouterr().err
