@@ -8,6 +8,7 @@ inputs may then be ``pyarrow.fs`` URIs (:data:`PATH_OR_URI` keeps a URI as text)
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import sys
 from pathlib import Path
@@ -115,26 +116,18 @@ def _refuse_without_ray(params: dict[str, Any]) -> None:
 
 def run_on_ray(address: str, ray_params: dict[str, Any], params: dict[str, Any]) -> None:
     """``overnet upscale --ray``: the local command's parameters through upscale_on_ray."""
-    from overnet.cli.video_options import check_video_options
+    from overnet.cli.video_options import check_video_options, video_settings
     from overnet.errors import InputError
     from overnet.scaleout import Cluster, upscale_on_ray
-    from overnet.video.decode import Trim
-    from overnet.video.encode import EncodeOptions, default_encoder_threads
+    from overnet.video.encode import default_encoder_threads
 
     if (params["model"] is None) == (params["weights"] is None):
         raise InputError("give exactly one of --model (exported file) or --weights (checkpoint)")
     cluster = Cluster(address, ray_params["actors"], ray_params["num_cpus"], ray_params["num_gpus"])
-    encode = EncodeOptions(
-        codec=params["codec"],
-        crf=params["crf"],
-        preset=params["preset"],
-        pix_fmt=params["pix_fmt"],
-        # this machine's count, not each node's: outputs then match the local command's
-        threads=params["encoder_threads"] or default_encoder_threads(),
-        extra=tuple(params["encoder_options"]),
-    )
+    encode, trim = video_settings(params)
+    # this machine's thread count, not each node's: outputs then match the local command's
+    encode = dataclasses.replace(encode, threads=encode.threads or default_encoder_threads())
     check_video_options(encode, params["video_format"])  # before the cluster starts
-    trim = Trim(start=params["start"], duration=params["duration"], frames=params["max_frames"])
     try:
         report = upscale_on_ray(
             list(params["inputs"]),

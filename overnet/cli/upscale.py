@@ -23,7 +23,12 @@ from overnet.cli.options import (
     upscaler_options,
 )
 from overnet.cli.ray_options import PATH_OR_URI, ray_options
-from overnet.cli.video_options import check_video_options, frame_progress, video_options
+from overnet.cli.video_options import (
+    check_video_options,
+    frame_progress,
+    video_options,
+    video_settings,
+)
 
 _model = stack(
     click.option(
@@ -137,8 +142,6 @@ def upscale(
     from overnet.runtime import open_session
     from overnet.runtime.batch import upscale_files
     from overnet.runtime.upscaler import Upscaler
-    from overnet.video.decode import Trim
-    from overnet.video.encode import EncodeOptions
     from overnet.video.files import split_inputs, upscale_video_files
 
     if (model is None) == (weights is None):
@@ -146,15 +149,7 @@ def upscale(
     images, videos, problems = split_inputs(list(inputs), recursive, exclude=out_dir)
     if not images and not videos:
         raise InputError("no input images or videos: " + "; ".join(problems))
-    encode = EncodeOptions(
-        codec=codec,
-        crf=crf,
-        preset=preset,
-        pix_fmt=pix_fmt,
-        threads=encoder_threads,
-        extra=tuple(encoder_options),
-    )
-    trim = Trim(start=start, duration=duration, frames=max_frames)
+    encode, trim = video_settings(click.get_current_context().params)
     if videos:
         check_video_options(encode, video_format)
     session = open_session(

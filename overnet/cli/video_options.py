@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import click
@@ -144,6 +144,23 @@ def frame_progress(enabled: bool) -> Callable[[str, int | None], Any] | None:
         return bar.update, bar.close
 
     return open_bar
+
+
+def video_settings(params: Mapping[str, Any]) -> tuple[Any, Any]:
+    """(EncodeOptions, Trim) from the parameters of :func:`video_options`, by name."""
+    from overnet.video.decode import Trim
+    from overnet.video.encode import EncodeOptions
+
+    encode = EncodeOptions(
+        codec=params["codec"],
+        crf=params["crf"],
+        preset=params["preset"],
+        pix_fmt=params["pix_fmt"],
+        threads=params["encoder_threads"],
+        extra=tuple(params["encoder_options"]),
+    )
+    trim = Trim(start=params["start"], duration=params["duration"], frames=params["max_frames"])
+    return encode, trim
 
 
 def check_video_options(encode: Any, video_format: str | None) -> None:

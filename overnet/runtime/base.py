@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -73,12 +74,7 @@ class Session(ABC):
 
     def run(self, batch: Any) -> np.ndarray:
         """Run one batch; returns a new float32 NCHW array (values not clipped)."""
-        self._check_open()
-        batch = self._check_batch(batch)
-        start = time.perf_counter()
-        out = self._run(batch)
-        self.last_run_s = time.perf_counter() - start
-        return out
+        return self._timed(self._run, batch)
 
     __call__ = run
 
@@ -86,10 +82,14 @@ class Session(ABC):
         """``run``, but the result may be a buffer the session overwrites on its next call
         (no copy): for callers that consume it at once (the overscale tiler, whose
         64-channel features are large). Sessions without such a buffer return ``run``'s."""
+        return self._timed(self._run_borrowed, batch)
+
+    def _timed(self, impl: Callable[[Any], np.ndarray], batch: Any) -> np.ndarray:
+        """Checks, then ``impl(batch)`` timed into ``last_run_s``."""
         self._check_open()
         batch = self._check_batch(batch)
         start = time.perf_counter()
-        out = self._run_borrowed(batch)
+        out = impl(batch)
         self.last_run_s = time.perf_counter() - start
         return out
 

@@ -104,11 +104,11 @@ def default_encoder_threads() -> int:
     CPU mask.
 
     Encoders left on "auto" count the CPUs the calling process may run on, and libx264,
-    libx265 and others write different bytes with a different thread count: a Ray actor
-    pinned to one CPU then wrote other bytes than the local command (measured: a
-    96x256 x264 clip under ``taskset -c 0`` vs ``-c 0,1``). An explicit count from the
-    machine keeps the output independent of pinning; --encoder-threads fixes it across
-    machines too."""
+    libx265 write different bytes with a different thread count: a Ray actor pinned to
+    one CPU then wrote other bytes than the local command
+    (``tests/video/test_pipeline.py`` narrows the mask and compares). An explicit count
+    from the machine keeps the output independent of pinning; --encoder-threads fixes it
+    across machines too."""
     return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_ENCODER_THREADS))
 
 

@@ -21,6 +21,8 @@ from overnet.video.ffmpeg_log import warnings_of_this_thread
 _TRIAL_SIDE = 256
 #: words of an FFmpeg log line that complains about an option
 _COMPLAINTS = ("option", "invalid", "unknown", "pars", "unrecogni")
+#: (codec, pix_fmt, options, given keys) whose trial open passed in this process
+_PASSED: set[tuple[Any, ...]] = set()
 
 
 def _entries(params: str) -> dict[str, str | None]:
@@ -60,7 +62,11 @@ def check_encoder_options(
 ) -> None:
     """Open ``codec`` once with ``options`` on a small frame: an option it does not know,
     a value it refuses, or an entry of a ``*-params`` list it complains about is an
-    InputError naming it (FFmpeg itself only ignores or logs those)."""
+    InputError naming it (FFmpeg itself only ignores or logs those). Options that passed
+    are not opened again (every video of a batch is planned with them)."""
+    key = (codec, pix_fmt, tuple(sorted(options.items())), tuple(given))
+    if key in _PASSED:
+        return
     try:
         leftover, complaints = _trial_open(av, codec, pix_fmt, options)
     except (av.error.FFmpegError, ValueError) as exc:
@@ -86,6 +92,7 @@ def check_encoder_options(
         )
     if complaints:
         raise InputError(f"{codec} did not take --encoder-option: {'; '.join(complaints)}")
+    _PASSED.add(key)
 
 
 def _trial_open(

@@ -136,6 +136,23 @@ def test_encoder_options_given_by_the_user_are_checked_by_the_encoder():
         plan_encoding(EncodeOptions(extra=(("threads", "3"),)), "yuv420p", 8)
 
 
+def test_options_that_passed_are_not_opened_again(monkeypatch):
+    from overnet.video import user_options
+
+    opened = []
+    real = user_options._trial_open
+    monkeypatch.setattr(user_options, "_trial_open", lambda *a: opened.append(a[1]) or real(*a))
+    options = EncodeOptions(extra=(("g", "37"),))
+    for _ in range(3):  # three videos of one batch
+        assert plan_encoding(options, "yuv420p", 8).options["g"] == "37"
+    assert opened == ["libx264"]
+    with pytest.raises(InputError, match="no option nosuch"):  # a refusal is not kept
+        plan_encoding(EncodeOptions(extra=(("nosuch", "1"),)), "yuv420p", 8)
+    with pytest.raises(InputError, match="no option nosuch"):
+        plan_encoding(EncodeOptions(extra=(("nosuch", "1"),)), "yuv420p", 8)
+    assert opened == ["libx264"] * 3
+
+
 def test_a_hardware_encoder_without_its_device_is_not_blamed_on_the_options():
     import av
 
