@@ -4,25 +4,31 @@ repeatable libx264 setting cost?
 Repeatability: `overnet.video.upscale_video` upscales one generated clip (48x128, 8
 frames, x2 nearest neighbour, so no model time) N times per encoder in one process, with
 overnet's default encoder threads (frame threads), after one odd-sized x3 video (as in a
-batch), and counts the distinct outputs. Rows: libx264 as overnet runs it (on an
-AVX-512 CPU: its code up to AVX2 only), libx264 left to pick its own code
-(``x264-params asm=auto``, what FFmpeg does), libx265, SVT-AV1, VP9 and FFV1.
+batch), and counts the distinct outputs; it also gives the decoded frames' PSNR against
+the exact x2 frames (range over runs) and whether one encoder thread writes other bytes
+than the default count. Rows: libx264 as overnet runs it (on an AVX-512 CPU: its code
+up to AVX2 only), libx264 left to pick its own code (``x264-params asm=auto``, what
+FFmpeg does), libx265, SVT-AV1, VP9 and FFV1. The asm=auto row runs once more in a
+child process with glibc's MALLOC_PERTURB_ set (freed memory refilled with one value).
 
 Speed: 1080p frames encoded by libx264 (CRF 18, preset medium, 2 frame threads as
 overnet runs it), overnet's setting and ``asm=auto`` alternately, ROUNDS times each;
 medians and their ratio.
 
-    python benchmarks/encoder_repeatability.py --runs 12 --rounds 5 \\
+    python benchmarks/encoder_repeatability.py --runs 12 --rounds 9 \\
         --out benchmarks/results/encoder-repeatability.txt
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import io
+import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -70,32 +76,86 @@ def make_clip(path: Path, width: int, height: int, frames: int, pix_fmt: str) ->
     return path
 
 
-def repeatability(runs: int, folder: Path) -> list[str]:
+ROWS = [
+    ("libx264 as overnet runs it", "libx264", (), ".mp4"),
+    ("libx264, asm=auto (FFmpeg's default)", "libx264", AUTO, ".mp4"),
+    ("libx265", "libx265", (), ".mp4"),
+    ("libsvtav1", "libsvtav1", (), ".mp4"),
+    ("libvpx-vp9", "libvpx-vp9", (), ".mp4"),
+    ("ffv1 (AVI: Matroska writes random UIDs)", "ffv1", (), ".avi"),
+]
+
+
+def decoded_psnr(path: Path, truth: list[np.ndarray]) -> float:
+    """Mean PSNR (dB) of the decoded frames of ``path`` against ``truth`` (RGB uint8)."""
+    import av
+
+    with av.open(str(path)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    errors = [np.mean((a.astype(float) - b) ** 2) for a, b in zip(frames, truth, strict=True)]
+    return float(np.mean([10 * np.log10(255**2 / max(e, 1e-12)) for e in errors]))
+
+
+def run_row(row: tuple, runs: int, folder: Path) -> dict:
+    """One encoder ``runs`` times: distinct files, decoded PSNR range against the exact
+    x2 frames (of the decoded source), and whether 1 thread writes other bytes."""
+    import av
+
+    _, codec, extra, suffix = row
+    options = EncodeOptions(codec=codec, extra=extra)
     odd = make_clip(folder / "odd.mp4", 321, 181, 3, "yuv444p")
     clip = make_clip(folder / "clip.mp4", 48, 128, 8, "yuv420p")
-    rows = [
-        ("libx264 as overnet runs it", "libx264", (), ".mp4"),
-        ("libx264, asm=auto (FFmpeg's default)", "libx264", AUTO, ".mp4"),
-        ("libx265", "libx265", (), ".mp4"),
-        ("libsvtav1", "libsvtav1", (), ".mp4"),
-        ("libvpx-vp9", "libvpx-vp9", (), ".mp4"),
-        ("ffv1 (AVI: Matroska writes random UIDs)", "ffv1", (), ".avi"),
-    ]
+    with av.open(str(clip)) as container:
+        truth = [
+            f.to_ndarray(format="rgb24").repeat(2, axis=0).repeat(2, axis=1)
+            for f in container.decode(video=0)
+        ]
+    upscale_video(odd, folder / f"odd-x3{suffix}", Upscaler(Nearest(3)), options)
+    digests, psnrs = set(), []
+    for run in range(runs):
+        target = folder / f"run{run}{suffix}"
+        upscale_video(clip, target, Upscaler(Nearest(2)), options)
+        digests.add(hashlib.sha256(target.read_bytes()).hexdigest())
+        psnrs.append(decoded_psnr(target, truth))
+    one = folder / f"one-thread{suffix}"
+    upscale_video(clip, one, Upscaler(Nearest(2)), dataclasses.replace(options, threads=1))
+    one_differs = hashlib.sha256(one.read_bytes()).hexdigest() not in digests
+    # only a repeatable encoder says anything about threads
+    one = ("yes" if one_differs else "no") if len(digests) == 1 else "n/a"
+    return {"distinct": len(digests), "psnr": (min(psnrs), max(psnrs)), "one": one}
+
+
+def repeatability(runs: int, folder: Path) -> list[str]:
     threads = default_encoder_threads()
     lines = [f"{threads} encoder threads (frame threads)", ""]
-    lines += [f"| encoder | distinct outputs in {runs} runs |", "|---|---|"]
-    for label, codec, extra, suffix in rows:
-        options = EncodeOptions(codec=codec, extra=extra)
-        upscale_video(odd, folder / f"odd-x3{suffix}", Upscaler(Nearest(3)), options)
-        digests = set()
-        for run in range(runs):
-            target = folder / f"run{run}{suffix}"
-            upscale_video(clip, target, Upscaler(Nearest(2)), options)
-            digests.add(hashlib.sha256(target.read_bytes()).hexdigest())
-            target.unlink()
-        lines.append(f"| {label} | {len(digests)} |")
+    lines += [
+        f"| encoder | distinct outputs in {runs} runs | decoded PSNR vs exact x2, dB "
+        "(min-max over runs) | 1 thread writes other bytes |",
+        "|---|---|---|---|",
+    ]
+    for row in ROWS:
+        found = run_row(row, runs, folder)
+        low, high = found["psnr"]
+        lines.append(f"| {row[0]} | {found['distinct']} | {low:.2f}-{high:.2f} | {found['one']} |")
         print(lines[-1], flush=True)
+    perturbed = perturbed_auto_row(runs)
+    lines += [
+        "",
+        f"libx264 asm=auto again, in a child process with MALLOC_PERTURB_=85 (glibc fills "
+        f"freed memory with one value): {perturbed} distinct outputs in {runs} runs",
+    ]
     return lines
+
+
+def perturbed_auto_row(runs: int) -> int:
+    """The asm=auto row in a child process whose freed memory glibc refills with one
+    value: if the runs then agree, what differed was memory the encoder never wrote."""
+    env = {**os.environ, "MALLOC_PERTURB_": "85"}
+    child = [sys.executable, __file__, "--child-auto", "--runs", str(runs)]
+    done = subprocess.run(child, env=env, capture_output=True, text=True, timeout=900)
+    if done.returncode:
+        raise SystemExit(f"child failed: {done.stderr[-2000:]}")
+    return int(done.stdout.strip().splitlines()[-1])
 
 
 def encode_seconds(
@@ -157,8 +217,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=12, help="encodes per encoder")
     parser.add_argument("--rounds", type=int, default=5, help="speed rounds per setting")
     parser.add_argument("--out", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--child-auto", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     import av
+
+    if args.child_auto:  # perturbed_auto_row's child: print the distinct count
+        with tempfile.TemporaryDirectory() as folder:
+            print(run_row(ROWS[1], args.runs, Path(folder))["distinct"])
+        return
 
     cpu = cpu_info()
     lines = [

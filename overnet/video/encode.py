@@ -212,7 +212,7 @@ def plan_encoding(options: EncodeOptions, input_pix_fmt: str, input_bits: int) -
     if options.threads is not None and options.threads < 1:
         raise InputError(f"encoder threads must be at least 1, got {options.threads}")
     if options.codec == "libsvtav1":
-        # SVT-AV1 prints a 20-line banner per encoder straight to stderr; errors only, as
+        # SVT-AV1 prints a banner per encoder straight to stderr; errors only, as
         # x265's log-level=error (its level is an environment variable; a user's is kept)
         os.environ.setdefault("SVT_LOG", "1")
     pix_fmt, note = choose_pix_fmt(options.codec, input_pix_fmt, input_bits, options.pix_fmt)

@@ -249,9 +249,9 @@ def test_encoder_threads_do_not_follow_the_process_cpu_mask(tmp_path, nearest2):
 
 
 def test_libx264_writes_the_same_bytes_for_the_same_frames(tmp_path, nearest2):
-    """Left to its AVX-512 code, libx264 wrote other bytes for the same frames (this test
-    failed 3 of 3 times without overnet's asm limit on an AVX-512 CPU; on CPUs without
-    AVX-512 it has nothing to catch)."""
+    """Left to its AVX-512 code, libx264 wrote other bytes for the same frames (see
+    benchmarks/encoder_repeatability.py); on CPUs without AVX-512 this has nothing to
+    catch."""
     odd = make_clip(tmp_path / "odd.mp4", Clip(width=321, height=181, frames=3, pix_fmt="yuv444p"))
     upscale_video(odd, tmp_path / "odd_x3.mp4", Upscaler(NearestSession(3)))  # as in a batch
     source = make_clip(tmp_path / "in.mp4", Clip(width=48, height=128, frames=8, audio=False))
