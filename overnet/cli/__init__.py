@@ -29,13 +29,27 @@ from overnet.cli.weights import weights
     context_settings={"help_option_names": ["-h", "--help"], "show_default": True},
 )
 @click.version_option(__version__, prog_name="overnet")
-def main() -> None:
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Log details on stderr, with the traceback of any internal error a file met.",
+)
+def main(verbose: bool) -> None:
     """OverNet super-resolution: weights, export, runtime, eval and benchmarks.
 
     Sizes are WIDTHxHEIGHT (320x180: 320 wide, 180 high); memory is a number with a unit
     (800MB, 1.5GB: powers of 1000; 512MiB, 4GiB: powers of 1024); --scale is the target
     scale factor (2, 2.5) and --scales 2,3 lists several; --tile 0 is the whole image.
     """
+    if verbose:
+        import logging
+
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logger = logging.getLogger("overnet")
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
 
 
 for _command in (info, demo, eval_, export, check, train, bench, upscale, serve, weights):

@@ -34,7 +34,7 @@ _model = stack(
     ),
     scale_option(
         "Target scale (default: the model's), up to its upscale; a fractional scale runs "
-        "the overscale graph (every image is tiled)."
+        "the overscale graph."
     ),
     click.option("--threads", type=int, default=None, help="CPU threads per replica."),
     click.option("--name", default=None, help="Model name in answers (default: file name)."),
@@ -136,8 +136,8 @@ _network = stack(
     type=click.IntRange(min=1),
     default=None,
     metavar="PIXELS",
-    help="Tile side in input pixels. Default: from the backend's profile, or --max-memory "
-    "at --max-batch tiles per run.",
+    help="Tile side in input pixels. Default: `overnet upscale`'s plan for --max-memory "
+    "(the whole image when it fits), so answers equal the command's output.",
 )
 @upscaler_options()
 @_replicas

@@ -1,6 +1,6 @@
 """`overnet upscale`: image and video files, folders or globs through ``overnet.runtime``.
 
-Images go through :mod:`overnet.runtime.batch`, videos through :mod:`overnet.video`
+Images go through :mod:`overnet.jobs.batch`, videos through :mod:`overnet.video`
 (told apart by content); one failed file does not stop the others. With ``--ray`` the
 same batch runs on a Ray cluster (:mod:`overnet.cli.ray_options`, :mod:`overnet.scaleout`).
 """
@@ -67,7 +67,7 @@ _files = stack(
     click.option(
         "--quality",
         type=click.IntRange(1, 100),
-        default=parameter_default("overnet.runtime.batch", "upscale_files", "quality"),
+        default=parameter_default("overnet.jobs.batch", "upscale_files", "quality"),
         help="JPEG/WebP quality.",
     ),
     click.option("--recursive", is_flag=True, help="Descend into subfolders of input folders."),
@@ -140,7 +140,7 @@ def upscale(
     their audio, subtitles, timing and metadata; see the video options below."""
     from overnet.errors import InputError
     from overnet.runtime import open_session
-    from overnet.runtime.batch import upscale_files
+    from overnet.jobs.batch import upscale_files
     from overnet.runtime.upscaler import Upscaler
     from overnet.video.files import split_inputs, upscale_video_files
 

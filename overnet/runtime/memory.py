@@ -40,3 +40,22 @@ def bytes_per_input_pixel(backend: str, upscale: int | None) -> int:
     base, per_overscale = memory_model(backend)
     u = upscale or DEFAULT_UPSCALE
     return int((base + per_overscale * u * u) * SAFETY)
+
+
+#: Host memory of one image outside the network, per input pixel: the decoded image (up
+#: to RGBA 16-bit), its float32 RGB and alpha planes and the NCHW copy the network reads.
+#: Measured with tracemalloc over ``Upscaler.upscale`` (benchmarks/item_memory.py).
+HOST_BYTES_PER_INPUT_PIXEL = 48
+#: ... and per output pixel: the float32 accumulator and blend weights of the tiles, the
+#: upscaled alpha plane, the result (up to RGBA 16-bit) and the row strips it is
+#: converted in, palette re-quantisation, and the encoded file (at most the raw size).
+HOST_BYTES_PER_OUTPUT_PIXEL = 40
+
+
+def host_bytes(height: int, width: int, out_height: int, out_width: int) -> int:
+    """Host memory one height x width image upscaled to out_height x out_width holds
+    besides the network's working memory (what every path's memory estimate adds)."""
+    return (
+        height * width * HOST_BYTES_PER_INPUT_PIXEL
+        + out_height * out_width * HOST_BYTES_PER_OUTPUT_PIXEL
+    )

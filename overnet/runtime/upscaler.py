@@ -10,10 +10,11 @@ from typing import Any
 
 import numpy as np
 
+from overnet.config import output_size
 from overnet.errors import InputError
 from overnet.imaging.tiling import Tile, TileBlender, batches, plan_tiles
 from overnet.runtime.base import Session
-from overnet.runtime.memory import bytes_per_input_pixel
+from overnet.runtime.memory import bytes_per_input_pixel, host_bytes
 from overnet.runtime.overscale import (
     MIN_OVERLAP,
     finish_whole,
@@ -22,10 +23,11 @@ from overnet.runtime.overscale import (
 )
 from overnet.units import parse_memory
 
-#: Working-memory budget for inference (activations of the tiles in flight). With the
-#: process itself (~0.3 GB) and a 1080p image's buffers this keeps `overnet upscale`
-#: under 2.5 GB peak RSS (see README, "Tiling").
-DEFAULT_MAX_MEMORY = "1.5GB"
+#: Memory budget of one image: the network's working memory (the tiles in flight) plus
+#: the image's host buffers (decoded input, float planes, accumulators, the result and
+#: its encoding; ``runtime.memory.host_bytes``). The process itself (~0.3 GB with a
+#: model loaded) comes on top (see README, "Tiling").
+DEFAULT_MAX_MEMORY = "2GB"
 #: Input pixels shared by neighbouring tiles. See README "Tiling" for the measured effect
 #: of tile size and overlap on Set5 PSNR.
 DEFAULT_OVERLAP = 16
@@ -44,10 +46,20 @@ class TilePlan:
     overlap: int
     batch: int
     tiles: tuple[Tile, ...]
+    #: working memory of the network for one run of ``batch`` tiles (estimated)
+    network_bytes: int = 0
+    #: the image's host buffers besides the network (``runtime.memory.host_bytes``)
+    host_bytes: int = 0
 
     @property
     def tiled(self) -> bool:
         return len(self.tiles) > 1
+
+    @property
+    def total_bytes(self) -> int:
+        """What upscaling this image holds at its peak (estimated): the ``max_memory``
+        the plan was made within."""
+        return self.network_bytes + self.host_bytes
 
 
 class Upscaler:
@@ -102,11 +114,41 @@ class Upscaler:
             self.bytes_per_pixel += head_bytes_per_input_pixel(self.head, session.info.scale)
 
     # -- planning --------------------------------------------------------------------
+    @property
+    def min_tile(self) -> int:
+        """The smallest tile side this upscaler can blend: an overscale session's tiles
+        must overlap by MIN_OVERLAP and keep pixels of their own."""
+        return 2 * (MIN_OVERLAP + 1) if self.head is not None else 1
+
+    def check_tile(self) -> None:
+        """Refuse an explicit tile below ``min_tile`` before any image is read (a usage
+        error: the same for every image of a run)."""
+        if self.tile and self.tile < self.min_tile:
+            raise InputError(
+                f"--tile {self.tile} is below the smallest tile x{self.session.info.scale:g} "
+                f"can blend: overscale tiles overlap by at least {MIN_OVERLAP} pixels and need "
+                f"pixels of their own; give --tile {self.min_tile} or more (or no --tile)"
+            )
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        """(H', W') of the result for a ``height`` x ``width`` input."""
+        return output_size(height, width, self.session.info.scale)
+
     def plan(self, height: int, width: int) -> TilePlan:
-        """Tile layout for an input of ``height`` x ``width`` pixels."""
+        """Tile layout for an input of ``height`` x ``width`` pixels.
+
+        Depends only on the image size, the model and ``tile``/``overlap``/``max_memory``
+        (not on ``batch``, nor on who calls it): every path that upscales an image with
+        the same options runs the same tiles and so gives the same pixels (OverNet pools
+        globally, so the tile plan changes the output). The network gets what the image's
+        host buffers leave of ``max_memory``; an image whose buffers and smallest tile do
+        not fit is refused with the estimate.
+        """
+        self.check_tile()
         info = self.session.info
         max_h, max_w = info.max_hw or (height, width)
         whole = (Tile(0, height, 0, width),)
+        host = host_bytes(height, width, *self.output_size(height, width))
         if self.tile == 0:
             if height > max_h or width > max_w:
                 raise InputError(
@@ -114,29 +156,22 @@ class Upscaler:
                     f"{info.backend} profile (max {max_h}x{max_w}); let the tile follow "
                     "--max-memory (no --tile) or give a tile size"
                 )
-            return TilePlan(height, width, height, width, 0, self.batch, whole)
-        budget_pixels = self.max_memory // self.bytes_per_pixel
+            network = height * width * self.bytes_per_pixel * self.batch
+            return TilePlan(height, width, height, width, 0, self.batch, whole, network, host)
+        budget_pixels = max(0, self.max_memory - host) // self.bytes_per_pixel
         fits = height * width <= budget_pixels and height <= max_h and width <= max_w
         if self.tile is None and fits:
             batch = self._batch_within(budget_pixels, height * width)
-            return TilePlan(height, width, height, width, 0, batch, whole)
-        if self.tile is not None:
-            side = self.tile
-        else:  # the largest batch whose share of the budget still holds a minimum tile
-            share = budget_pixels // self._batch_within(budget_pixels, MIN_AUTO_TILE**2)
-            side = max(MIN_AUTO_TILE, math.isqrt(share))
+            network = batch * height * width * self.bytes_per_pixel
+            return TilePlan(height, width, height, width, 0, batch, whole, network, host)
+        # the largest tile the budget holds on its own: the batch never changes the tiles
+        side = self.tile if self.tile is not None else max(MIN_AUTO_TILE, math.isqrt(budget_pixels))
         tile_h, tile_w = min(side, height, max_h), min(side, width, max_w)
         if self.tile is None:  # an explicit --tile is used as given
             tile_h = _balanced_side(height, tile_h, self.overlap)
             tile_w = _balanced_side(width, tile_w, self.overlap)
             if tile_h * tile_w > budget_pixels:
-                need = tile_h * tile_w * self.bytes_per_pixel
-                raise InputError(
-                    f"--max-memory {self.max_memory / 1e6:.0f} MB is below what one "
-                    f"{tile_h}x{tile_w} tile needs ({need / 1e6:.0f} MB with {info.backend}; "
-                    f"smaller tiles than {MIN_AUTO_TILE} lose quality): raise --max-memory or "
-                    "give --tile"
-                )
+                self._refuse(height, width, tile_h * tile_w * self.bytes_per_pixel, host)
         # Overlap must leave each tile some pixels of its own, on the axes that are tiled
         # (a thin untiled side must not shrink the overlap of the long one).
         tiled_sides = [t for t, n in ((tile_h, height), (tile_w, width)) if t < n]
@@ -154,7 +189,19 @@ class Upscaler:
             )
         tiles = plan_tiles(height, width, (tile_h, tile_w), overlap)
         batch = min(self._batch_within(budget_pixels, tile_h * tile_w), len(tiles))
-        return TilePlan(height, width, tile_h, tile_w, overlap, batch, tuple(tiles))
+        network = batch * tile_h * tile_w * self.bytes_per_pixel
+        return TilePlan(height, width, tile_h, tile_w, overlap, batch, tuple(tiles), network, host)
+
+    def _refuse(self, height: int, width: int, tile_bytes: int, host: int) -> None:
+        out_h, out_w = self.output_size(height, width)
+        need = (tile_bytes + host) / 1e6
+        raise InputError(
+            f"{width}x{height} -> {out_w}x{out_h} needs about {need:.0f} MB ({host / 1e6:.0f} "
+            f"MB for the image's buffers, {tile_bytes / 1e6:.0f} MB for the smallest "
+            f"{MIN_AUTO_TILE}-pixel tile with {self.session.info.backend}), above --max-memory "
+            f"{self.max_memory / 1e6:.0f} MB; raise --max-memory (tiles smaller than "
+            f"{MIN_AUTO_TILE} lose quality) or give --tile"
+        )
 
     def _batch_within(self, budget_pixels: int, pixels: int) -> int:
         """Most inputs of ``pixels`` each (up to ``batch``) one run may hold within the

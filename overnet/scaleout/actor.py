@@ -1,12 +1,11 @@
 """The Ray Data actor: one runtime session per actor; decode, upscale and encode per file.
 
-Decoding and encoding run beside the model, inside the actor, with the same functions as
-the local command (:func:`overnet.imaging.files.load_image`, ``Upscaler.upscale``,
-:func:`overnet.imaging.files.save_image`), so the outputs are byte-for-byte the local
-command's. Only encoded bytes travel between processes: a decoded Pillow image does not
-keep its palette mode, subclass attributes or 16-bit PNG chunks exactly through pickling.
-The codecs work on files in a scratch folder per file (removed after it), as the local
-command's work on files.
+An image is an item of the job core (:mod:`overnet.jobs.images`), as in the local
+command: planned and checked from its header, decoded from the bytes the read stage
+fetched, upscaled and encoded back to bytes in memory, so the outputs are byte-for-byte
+the local command's. Only encoded bytes travel between processes: a decoded Pillow image
+does not keep its palette mode, subclass attributes or 16-bit PNG chunks exactly through
+pickling. Any exception fails that file alone (:mod:`overnet.jobs.boundary`).
 
 A video is one task: the actor fetches it whole (from a URI into scratch), upscales it
 with :func:`overnet.video.upscale_video` and writes the output exactly once.
@@ -22,16 +21,12 @@ import socket
 import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from overnet._atomic import atomic_target
-from overnet.errors import OverNetError
+from overnet.jobs.boundary import Step
 from overnet.scaleout.stages import input_place, output_place
 from overnet.scaleout.storage import copy_to_local, file_info, is_uri, place_of, upload_file
-
-#: per-file failures: the file is recorded as failed and the run goes on
-SETTLED = (OverNetError, MemoryError, OSError)
 
 
 @dataclass(frozen=True)
@@ -98,15 +93,8 @@ def identity() -> tuple[str, str, int]:
     return actor, socket.gethostname(), os.getpid()
 
 
-def failure(exc: BaseException, replace: dict[str, str], name: str) -> str:
-    """The message of the failed file ``name``; scratch paths in it are named as the user
-    knows them."""
-    if isinstance(exc, MemoryError):
-        return "out of memory; lower --max-memory or --tile"
-    if isinstance(exc, OverNetError):
-        text = str(exc)
-    else:
-        text = f"could not upscale {name}: {getattr(exc, 'strerror', None) or exc}"
+def named(text: str, replace: dict[str, str]) -> str:
+    """``text`` with scratch paths named as the user knows them."""
     for scratch, real in replace.items():
         text = text.replace(scratch, real)
     return text
@@ -165,17 +153,22 @@ class UpscaleActor:
         if row["status"]:
             return row
         begin = time.perf_counter()
-        work = tempfile.mkdtemp(prefix="overnet-ray-")  # this file's codec scratch
+        step = Step(row["input"])
+        step("read the input")
+        work = ""  # a video's scratch folder (images stay in memory)
         replace: dict[str, str] = {}
         try:
             if row["kind"] == "video":
+                work = tempfile.mkdtemp(prefix="overnet-ray-")
+                step("upscale")
                 self._video(row, work, replace)
             else:
-                row["data"] = self._image(row, work, replace)
-        except SETTLED as exc:
-            row.update(status="failed", error=failure(exc, replace, row["input"]), data=b"")
+                row["data"] = self._image(row, step)
+        except Exception as exc:  # this file fails, the job goes on
+            row.update(status="failed", error=named(step.failure(exc), replace), data=b"")
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            if work:
+                shutil.rmtree(work, ignore_errors=True)
         row.update(
             seconds=time.perf_counter() - begin,
             actor=self.actor,
@@ -185,22 +178,24 @@ class UpscaleActor:
         )
         return row
 
-    def _image(self, row: dict[str, Any], work: str, replace: dict[str, str]) -> bytes:
-        from overnet.imaging.files import OUTPUT_FORMATS, Png16Image, load_image, save_image
+    def _image(self, row: dict[str, Any], step: Step) -> bytes:
+        from overnet.jobs.images import (
+            ImageOptions,
+            encode_output,
+            plan_image,
+            read_image,
+            upscale_image,
+        )
 
-        source = Path(work, input_place(row).name or "input")
-        replace[str(source)] = row["input"]
-        source.write_bytes(row["data"])
-        image = load_image(source, self.spec.max_pixels)
-        if isinstance(image, Png16Image):
-            output = Png16Image(self.upscaler.upscale(image.pixels), image.chunks)
-        else:
-            output = self.upscaler.upscale(image)
+        options = ImageOptions(row["fmt"], self.spec.quality, self.spec.max_pixels)
+        data: bytes = row["data"]
+        planned = plan_image(data, self.upscaler, options, name=row["input"])
+        image = read_image(data, planned, options)
+        step("upscale")
+        output = upscale_image(image, self.upscaler)
         del image
-        target = Path(work, "output" + OUTPUT_FORMATS[row["fmt"]][1])
-        replace[str(target)] = row["output"]
-        save_image(output, target, row["fmt"], self.spec.quality)
-        return target.read_bytes()
+        step("write the output")
+        return encode_output(output, planned, options)
 
     def _video(self, row: dict[str, Any], work: str, replace: dict[str, str]) -> None:
         from overnet.video.pipeline import upscale_video

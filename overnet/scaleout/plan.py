@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from overnet._optional import require
-from overnet.errors import OverNetError
 from overnet.imaging.files import InputFile, output_format, output_path
 from overnet.imaging.io import is_image_path
+from overnet.jobs.boundary import Step
+from overnet.jobs.naming import OutputNames
 from overnet.scaleout.manifest import Record
 from overnet.scaleout.stages import new_row, now
 from overnet.scaleout.storage import Place, file_info, is_uri, list_files, place_of
@@ -178,18 +179,16 @@ def make_plan(
     """Rows for the inputs left to do, records for the ones settled without Ray."""
     plan = Plan()
     existing = {p.path: size for p, size in list_files(out, recursive=True)}
-    inputs = _Inputs(sources)
-    claimed: dict[Place, str] = {}
+    names = OutputNames((s.place for s in sources), _local_path)
     for source in sources:
         text = source.place.text()
+        step, target = Step(text), None
         try:
             target, chosen = output_of(source, out, naming)
-        except OverNetError as exc:
-            plan.settled.append(Record(text, "", "failed", str(exc), finished=now()))
-            continue
-        refusal = _refusal(target, inputs, claimed, text)
-        if refusal:
-            plan.settled.append(Record(text, target.text(), "failed", refusal, finished=now()))
+            names.claim(target, target.text(), text)
+        except Exception as exc:  # this input fails, the plan goes on
+            shown = target.text() if target is not None else ""
+            plan.settled.append(Record(text, shown, "failed", step.failure(exc), finished=now()))
             continue
         plan.images += source.kind == "image"
         plan.videos += source.kind == "video"
@@ -223,41 +222,5 @@ def make_plan(
     return plan
 
 
-class _Inputs:
-    """The inputs' places, and (when first needed) the identities of the local ones, so
-    an output that is an input under another name (hard link, case-insensitive disk) is
-    refused without comparing every pair."""
-
-    def __init__(self, sources: list[Source]) -> None:
-        self.places = {s.place for s in sources}
-        self._ids: set[tuple[int, int]] | None = None
-
-    def holds(self, target: Place) -> bool:
-        if target in self.places:
-            return True
-        if not target.local or not os.path.exists(target.path):
-            return False
-        if self._ids is None:
-            self._ids = {i for p in self.places if p.local and (i := _file_id(p.path))}
-        return _file_id(target.path) in self._ids
-
-
-def _file_id(path: str) -> tuple[int, int] | None:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return info.st_dev, info.st_ino
-
-
-def _refusal(target: Place, inputs: _Inputs, claimed: dict[Place, str], text: str) -> str:
-    """Why ``target`` must not be written ('' when it may), as the local command says it."""
-    if inputs.holds(target):
-        return f"the output {target.text()} would overwrite an input; choose another -o or --suffix"
-    if target in claimed:
-        return (
-            f"the output {target.text()} is also the output of {claimed[target]}; give one of "
-            "them another name, or use --suffix"
-        )
-    claimed[target] = text
-    return ""
+def _local_path(place: Place) -> str | None:
+    return place.path if place.local else None

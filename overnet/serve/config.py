@@ -50,8 +50,8 @@ class Limits:
 class ServiceConfig:
     """One model served by ``replicas`` (or ``min_replicas``..``max_replicas``) replicas.
 
-    ``tile``: tile side in input pixels (None: from the backend's profile or the
-    ``max_memory`` budget at ``max_batch`` tiles per run). ``token_sha256``: the hex
+    ``tile``: tile side in input pixels (None: `overnet upscale`'s plan for
+    ``max_memory``, the whole image when it fits). ``token_sha256``: the hex
     SHA-256 of the bearer token (the token itself never reaches Ray), None for no token.
     """
 
@@ -88,7 +88,7 @@ class ServiceConfig:
         """Refuse what a replica could not run, before Ray starts (InputError)."""
         self.limits.check()
         if self.tile is not None and self.tile < 1:
-            raise InputError(f"the service tiles every image: --tile must be >= 1, got {self.tile}")
+            raise InputError(f"--tile must be >= 1 (or left out), got {self.tile}")
         if self.overlap < 0:
             raise InputError(f"--overlap must be >= 0, got {self.overlap}")
         if self.max_batch < 1:

@@ -1,35 +1,34 @@
 """Image bytes in, image bytes out, exactly as `overnet upscale` reads and writes files.
 
-The body goes through the same ``load_image`` / ``save_image`` as `overnet upscale`
-(16-bit PNGs at full depth, alpha, palette, ICC/EXIF/DPI, format checks), by way of a
-private temporary folder; the tiles go through ``Upscaler.upscale_with``. No Ray here.
+A request body is an item of the job core (:mod:`overnet.jobs.images`), decoded and
+encoded in memory: the same header checks, tile plan, memory estimate, codecs and
+format rules as `overnet upscale`, so a service answer is byte for byte the command's
+output for the same model and options. Each step's refusals become the HTTP status the
+client can act on; anything unexpected is a 500 naming an internal error. No Ray here.
 """
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from overnet.errors import InputError
-from overnet.imaging.files import (
-    OUTPUT_FORMATS,
-    Png16Image,
-    check_format_fits,
-    load_image,
-    output_format,
-    save_image,
+from overnet.errors import InputError, OverNetError
+from overnet.jobs.boundary import Step
+from overnet.jobs.budget import MemoryBudget
+from overnet.jobs.images import (
+    ImageOptions,
+    encode_output,
+    plan_image,
+    read_image,
+    upscale_image,
 )
 from overnet.runtime.upscaler import Upscaler
 from overnet.serve.config import Limits
-from overnet.serve.limits import ServeError, UpscaleParams, probe_image
+from overnet.serve.limits import Expired, ServeError, UpscaleParams, probe_image
 
-#: Pillow format -> a file suffix `overnet upscale` knows (its output format follows it)
-_SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "TIFF": ".tif", "BMP": ".bmp"}
 CONTENT_TYPES = {
     "png": "image/png",
     "jpg": "image/jpeg",
@@ -38,14 +37,6 @@ CONTENT_TYPES = {
 }
 
 RunTiles = Callable[[np.ndarray], np.ndarray]
-
-
-@dataclass(frozen=True)
-class Decoded:
-    image: Any  # PIL image or Png16Image
-    fmt: str  # the output format name (`overnet upscale --format`)
-    width: int
-    height: int
 
 
 @dataclass(frozen=True)
@@ -61,60 +52,68 @@ class Encoded:
         return CONTENT_TYPES[self.fmt]
 
 
-def decode(body: bytes, params: UpscaleParams, limits: Limits) -> Decoded:
-    """Check, then decode; refuse a format request that would lose alpha or depth (400)."""
-    pil_format, width, height = probe_image(body, limits)
-    suffix = _SUFFIX[pil_format]
-    with tempfile.TemporaryDirectory(prefix="overnet-serve-") as folder:
-        path = Path(folder) / f"body{suffix}"
-        path.write_bytes(body)
-        try:
-            image = load_image(path, limits.max_pixels)
-        except InputError as exc:
-            message = str(exc).replace(str(path), "the image")
-            raise ServeError("unsupported_media", message) from None
-    fmt = output_format(Path(f"body{suffix}"), params.fmt)
-    try:
-        if isinstance(image, Png16Image):
-            if fmt != "png":
-                raise InputError(
-                    f"16-bit RGB images are sent back as PNG only ({fmt} would drop to 8 "
-                    "bits); ask for format=png"
-                )
-        else:
-            check_format_fits(image, fmt)
-    except InputError as exc:
-        raise ServeError("bad_request", str(exc).replace("--format", "format=")) from None
-    return Decoded(image, fmt, width, height)
+#: step -> the refusal kind of an InputError met there
+_KIND = {
+    "plan the output": "bad_request",  # output too large for its format, tile plan
+    "read the input": "unsupported_media",  # undecodable, unsupported mode
+    "upscale": "unsupported_media",  # a mode the network cannot take
+    "write the output": "bad_request",  # a format that cannot hold the result
+}
 
 
-def upscale(decoded: Decoded, upscaler: Upscaler, run: RunTiles) -> Any:
-    """The upscaled image, same kind, mode and depth (`overnet upscale`'s path)."""
-    image = decoded.image
-    try:
-        if isinstance(image, Png16Image):
-            return Png16Image(upscaler.upscale_with(image.pixels, run), image.chunks)
-        return upscaler.upscale_with(image, run)
-    except InputError as exc:  # a mode the network cannot take (CMYK, odd PIL modes)
-        raise ServeError("unsupported_media", str(exc)) from None
-
-
-def encode(image: Any, fmt: str, quality: int) -> Encoded:
-    with tempfile.TemporaryDirectory(prefix="overnet-serve-") as folder:
-        path = Path(folder) / f"result{OUTPUT_FORMATS[fmt][1]}"
-        try:
-            save_image(image, path, fmt, quality)
-        except InputError as exc:
-            raise ServeError("bad_request", str(exc)) from None
-        data = path.read_bytes()
-    return Encoded(data, fmt, image.width, image.height)
+def _refusal(step: Step, exc: Exception) -> ServeError:
+    if isinstance(exc, ServeError):
+        return exc
+    message = step.failure(exc).replace("--format", "format=")
+    if isinstance(exc, InputError):
+        kind = "too_many_pixels" if "--max-memory" in message else _KIND[step.doing]
+        return ServeError(kind, message)
+    if isinstance(exc, OverNetError):
+        return ServeError("bad_request", message)
+    return ServeError("internal", message)
 
 
 def process(
-    body: bytes, params: UpscaleParams, limits: Limits, upscaler: Upscaler, run: RunTiles
+    body: bytes,
+    params: UpscaleParams,
+    limits: Limits,
+    upscaler: Upscaler,
+    run: RunTiles,
+    budget: MemoryBudget | None = None,
 ) -> Encoded:
-    """Body -> upscaled image file bytes; every refusal is a ServeError."""
-    decoded = decode(body, params, limits)
-    encoded = encode(upscale(decoded, upscaler, run), decoded.fmt, params.quality)
-    tiles = len(upscaler.plan(decoded.height, decoded.width).tiles)
-    return replace(encoded, tiles=tiles)
+    """Body -> upscaled image file bytes; every refusal is a ServeError. ``budget``:
+    the replica's memory, taken for the request's estimate (503 when it is full)."""
+    probe_image(body, limits)  # 413/415 from the header before anything else
+    options = ImageOptions(params.fmt, params.quality, limits.max_pixels)
+    step = Step("the image")
+    held = 0
+    try:
+        planned = plan_image(body, upscaler, options, name="the image")
+        if budget is not None:
+            refusal = budget.too_large(planned.estimate, "the image")
+            if refusal is not None:
+                raise refusal
+            if not budget.try_take(planned.estimate):
+                raise ServeError(
+                    "queue_full",
+                    f"this replica's memory ({budget.total / 1e6:.0f} MB) is taken by "
+                    f"requests in flight; this image needs {planned.estimate / 1e6:.0f} MB; "
+                    "retry shortly",
+                    {"Retry-After": "1"},
+                )
+            held = planned.estimate
+        step("read the input")
+        image: Any = read_image(body, planned, options)
+        step("upscale")
+        output = upscale_image(image, upscaler, run)
+        del image
+        step("write the output")
+        data = encode_output(output, planned, options)
+    except Expired:  # the replica's deadline: it answers 504
+        raise
+    except Exception as exc:
+        raise _refusal(step, exc) from None
+    finally:
+        if budget is not None and held:
+            budget.give_back(held)
+    return Encoded(data, planned.fmt, planned.out_width, planned.out_height, planned.tiles)

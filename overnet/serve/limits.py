@@ -51,6 +51,10 @@ class ServeError(OverNetError):
         return {"error": {"status": self.status, "kind": self.kind, "message": self.message}}
 
 
+class Expired(Exception):
+    """The request's deadline passed while its tiles were waiting or running (504)."""
+
+
 @dataclass(frozen=True)
 class UpscaleParams:
     fmt: str | None  # None: the input's format (PNG when it cannot be written)

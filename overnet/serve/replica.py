@@ -22,19 +22,16 @@ from typing import Any
 
 import numpy as np
 
+from overnet.jobs.budget import MemoryBudget
 from overnet.runtime import Session, Upscaler, open_session
 from overnet.serve.config import ServiceConfig
 from overnet.serve.images import Encoded, process
-from overnet.serve.limits import ServeError, parse_params
+from overnet.serve.limits import Expired, ServeError, parse_params
 from overnet.serve.metrics import Stats
 
-#: the largest tile a default (budget-derived) plan picks: bigger tiles batch less often
-MAX_DEFAULT_TILE = 512
 Submit = Callable[[np.ndarray, str], Awaitable[np.ndarray]]
-
-
-class _Expired(Exception):
-    """The request's deadline passed while its tiles were waiting or running."""
+#: side of the warm-up image (whole, untiled: the first real request's shapes vary)
+WARM_UP_SIDE = 64
 
 
 def open_replica_session(config: ServiceConfig) -> Session:
@@ -46,16 +43,6 @@ def open_replica_session(config: ServiceConfig) -> Session:
         scale=config.scale,
         threads=config.threads,
     )
-
-
-def default_tile(session: Session, config: ServiceConfig) -> int:
-    """The tile the Upscaler would pick for a large image with ``max_batch`` tiles per run
-    within ``max_memory`` (and within the backend's profile), at most MAX_DEFAULT_TILE."""
-    planner = Upscaler(
-        session, overlap=config.overlap, max_memory=config.max_memory, batch=config.max_batch
-    )
-    plan = planner.plan(4096, 4096)
-    return min(plan.tile_h, plan.tile_w, MAX_DEFAULT_TILE)
 
 
 def run_grouped(run: Callable[[np.ndarray], np.ndarray], tiles: list[np.ndarray]) -> list:
@@ -74,17 +61,23 @@ def run_grouped(run: Callable[[np.ndarray], np.ndarray], tiles: list[np.ndarray]
 class Replica:
     """What one replica serves; ``Replica.open`` loads and warms it up."""
 
-    def __init__(self, config: ServiceConfig, session: Session, tile: int) -> None:
+    def __init__(self, config: ServiceConfig, session: Session) -> None:
         self.config = config
         self.session = session
-        self.tile = tile
+        # The tile plan is `overnet upscale`'s for the same options (tile, overlap,
+        # max_memory): it does not depend on the batch, so the answer is the command's
+        # output, whatever other requests share a batch.
         self.upscaler = Upscaler(
             session,
-            tile=tile,
+            tile=config.tile,
             overlap=config.overlap,
             max_memory=config.max_memory,
             batch=config.max_batch,
         )
+        self.upscaler.check_tile()
+        self.tile = config.tile
+        #: requests are admitted by their memory estimate too, not by count alone
+        self.budget = MemoryBudget(self.upscaler.max_memory)
         self.stats = Stats()
         self.ready = False
         self.recent_s = 1.0  # smoothed request latency, for Retry-After
@@ -96,13 +89,14 @@ class Replica:
     @classmethod
     def open(cls, config: ServiceConfig) -> Replica:
         session = open_replica_session(config)
-        replica = cls(config, session, config.tile or default_tile(session, config))
+        replica = cls(config, session)
         replica.warm_up()
         return replica
 
     def warm_up(self) -> None:
-        """One inference at the tile size; the replica reports ready only after it."""
-        self.upscaler.upscale_array(np.zeros((1, 3, self.tile, self.tile), np.float32))
+        """One small inference; the replica reports ready only after it."""
+        side = min(WARM_UP_SIDE, *(self.session.info.max_hw or (WARM_UP_SIDE,)))
+        self.upscaler.upscale_array(np.zeros((1, 3, side, side), np.float32))
         self.ready = True
 
     def close(self) -> None:
@@ -123,7 +117,7 @@ class Replica:
             "backend": info.backend,
             "device": info.device,
             "precision": info.precision,
-            "tile": self.tile,
+            "tile": self.tile or "auto",
             "overlap": config.overlap,
             "max_batch": config.max_batch,
             "max_wait_ms": config.max_wait_ms,
@@ -178,19 +172,21 @@ class Replica:
         def run(batch: np.ndarray) -> np.ndarray:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise _Expired
+                raise Expired
             future = asyncio.run_coroutine_threadsafe(self._gather(batch, owner, submit), loop)
             try:
                 return future.result(remaining)
             except concurrent.futures.TimeoutError:
                 future.cancel()
-                raise _Expired from None
+                raise Expired from None
 
         limits, upscaler = self.config.limits, self.upscaler
-        work = loop.run_in_executor(self._requests, process, body, params, limits, upscaler, run)
+        work = loop.run_in_executor(
+            self._requests, process, body, params, limits, upscaler, run, self.budget
+        )
         try:
             return await asyncio.wait_for(work, params.timeout_s)
-        except (asyncio.TimeoutError, _Expired):
+        except (asyncio.TimeoutError, Expired):
             raise ServeError(
                 "timeout", f"not done within the request's {params.timeout_s:g} s timeout"
             ) from None

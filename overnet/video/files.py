@@ -10,14 +10,14 @@ cannot hold, e.g. ffv1 in .webm) .mkv. Existing outputs are skipped unless --ove
 from __future__ import annotations
 
 import glob
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from overnet._atomic import remove_stale_temps
-from overnet.errors import OverNetError
 from overnet.imaging.files import InputFile, check_output_dir, expand_inputs
+from overnet.jobs.boundary import Step
+from overnet.jobs.naming import OutputNames, already_done, local_size
 from overnet.runtime.upscaler import Upscaler
 from overnet.video.decode import Trim
 from overnet.video.encode import EncodeOptions, choose_suffix
@@ -100,53 +100,32 @@ def upscale_video_files(
     """Upscale each video into ``out_dir``; failures are recorded, never raised (Ctrl-C
     is: it stops the run, and the video in progress leaves nothing behind)."""
     check_output_dir(out_dir)
+    upscaler.check_tile()
     report = VideoReport()
-    inputs = set(inputs or ()) | {v.path.resolve() for v in videos}
+    names = OutputNames(set(inputs or ()) | {v.path.resolve() for v in videos})
     swept: set[Path] = set()
-    claimed: dict[Path, Path] = {}
     start = time.perf_counter()
     for item in videos:
         target = None
+        step = Step(str(item.path))
         try:
             target, note = video_output_path(item, out_dir, options, fmt, suffix)
             if target.parent not in swept:
                 swept.add(target.parent)
                 report.removed_temps += remove_stale_temps(target.parent)
-            _check_target(target, inputs)
-            if claimed.setdefault(target.resolve(), item.path) != item.path:
-                raise OverNetError(
-                    f"the output {target} is also the output of {claimed[target.resolve()]}; "
-                    "give one of them another name, or use --suffix"
-                )
-            if target.exists() and target.stat().st_size > 0 and not overwrite:
+            names.claim(target.resolve(), str(target), str(item.path))
+            if already_done(local_size(target), overwrite):
                 report.results.append(VideoResult(item.path, target, "skipped"))
                 continue
+            step("upscale")
             result = _one(item.path, target, upscaler, options, trim, strict, progress)
             if note:
                 result.notes.insert(0, note)
             report.results.append(result)
-        except OverNetError as exc:
-            report.results.append(VideoResult(item.path, target, "failed", str(exc)))
-        except MemoryError:
-            report.results.append(
-                VideoResult(item.path, target, "failed", "out of memory; lower --max-memory")
-            )
-        except OSError as exc:  # disk full, unreadable: this video fails, the rest go on
-            report.results.append(
-                VideoResult(item.path, target, "failed", f"{exc.strerror or exc}: {item.path}")
-            )
+        except Exception as exc:  # this video fails, the rest go on (Ctrl-C stops the run)
+            report.results.append(VideoResult(item.path, target, "failed", step.failure(exc)))
     report.seconds = time.perf_counter() - start
     return report
-
-
-def _check_target(target: Path, inputs: set[Path]) -> None:
-    resolved = target.resolve()
-    if resolved in inputs or (
-        target.exists() and any(p.exists() and os.path.samefile(target, p) for p in inputs)
-    ):
-        raise OverNetError(
-            f"the output {target} would overwrite an input; choose another -o or --suffix"
-        )
 
 
 def _one(source, target, upscaler, options, trim, strict, progress) -> VideoResult:

@@ -150,7 +150,7 @@ def _infer(stages: _Stages, upscaler: Upscaler, plan: EncodePlan, on_frame) -> N
             if per_run == 0:
                 stages.encoded.put("open", stages.decoder.first)
                 per_run = frames_per_run(upscaler, *item.pixels.shape[:2])
-                _resize_links(stages, per_run)
+                _resize_links(stages, queued_frames(upscaler, item.pixels.shape, per_run, dtype))
             pending.append(item)
             if len(pending) < per_run:
                 continue
@@ -166,11 +166,24 @@ def _infer(stages: _Stages, upscaler: Upscaler, plan: EncodePlan, on_frame) -> N
     stages.encoded.put("end")
 
 
-def _resize_links(stages: _Stages, per_run: int) -> None:
-    """Room for two batches in flight on each side (a Queue's bound may grow live)."""
+def queued_frames(upscaler: Upscaler, shape: tuple, per_run: int, dtype: np.dtype) -> int:
+    """Items each queue may hold: two batches and some packets, but no more upscaled
+    frames than ``--max-memory`` has room for beside the frames being upscaled (a
+    1080p x4 10-bit frame is 0.2 GB: ten queued ones would be 2 GB outside the budget)."""
+    height, width = shape[:2]
+    plan = upscaler.plan(height, width)
+    out_h, out_w = upscaler.output_size(height, width)
+    working = plan.network_bytes + plan.host_bytes * (1 if plan.tiled else per_run)
+    frame = (out_h * out_w + height * width) * 3 * np.dtype(dtype).itemsize
+    room = max(0, upscaler.max_memory - working) // frame
+    return int(max(2, min(2 * per_run + QUEUE_SLACK, room)))
+
+
+def _resize_links(stages: _Stages, size: int) -> None:
+    """A Queue's bound may grow or shrink live."""
     for link in (stages.decoded, stages.encoded):
         with link.queue.mutex:
-            link.queue.maxsize = 2 * per_run + QUEUE_SLACK
+            link.queue.maxsize = size
 
 
 def _finish(result: VideoResult, stages: _Stages, facts: VideoFacts, trim: Trim, strict) -> None:

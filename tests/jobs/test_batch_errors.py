@@ -15,8 +15,8 @@ from PIL import Image
 
 from overnet._atomic import _host_tag
 from overnet.imaging.files import InputFile
-from overnet.runtime import batch
-from overnet.runtime.batch import upscale_files
+from overnet.jobs import batch
+from overnet.jobs.batch import upscale_files
 from overnet.runtime.upscaler import Upscaler
 from tests.runtime.doubles import NearestSession
 
@@ -37,17 +37,17 @@ def test_unreadable_input_is_a_read_error_naming_the_input(tmp_path):
     report = _run([InputFile(odd, Path("folder.png"))], tmp_path / "out")
     (result,) = report.results
     assert result.status == "failed"
-    assert result.error.startswith(f"could not read the input {odd}: "), result.error
+    assert str(odd) in result.error and "directory" in result.error, result.error
     assert "write" not in result.error
 
 
 def test_failed_write_is_a_write_error_naming_the_output(tmp_path, monkeypatch):
     item = _image(tmp_path / "in" / "a.png")
 
-    def disk_full(image, path, fmt, quality):
+    def disk_full(path, data):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(batch, "save_image", disk_full)
+    monkeypatch.setattr(batch, "write_bytes_atomic", disk_full)
     (result,) = _run([item], tmp_path / "out").results
     assert result.status == "failed"
     assert result.error.startswith(f"could not write the output {tmp_path / 'out' / 'a.png'}: ")

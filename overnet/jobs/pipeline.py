@@ -55,7 +55,12 @@ def _get(q: queue.Queue, going: Callable[[], bool]) -> Any:
             return q.get(timeout=0.1)
         except queue.Empty:
             if not going():
-                return _DONE
+                # the producer may have put its last items (and _DONE) between the
+                # timeout and this check: they are still in the queue, in order
+                try:
+                    return q.get_nowait()
+                except queue.Empty:
+                    return _DONE
 
 
 def run_pipeline(
@@ -65,8 +70,12 @@ def run_pipeline(
     write: Callable[[Any], R],
     settle: Callable[[R], None],
     depth: int = PIPELINE_DEPTH,
+    on_stop: Callable[[], None] | None = None,
 ) -> None:
-    """``settle(write(compute(read(item))))`` for each item, in order, overlapped."""
+    """``settle(write(compute(read(item))))`` for each item, in order, overlapped.
+
+    ``on_stop`` is called once the run ends or fails, before the stages are joined: it
+    must wake a stage that waits on something else than the queues (a memory budget)."""
     stop = threading.Event()
     to_compute: queue.Queue = queue.Queue(maxsize=depth)
     to_write: queue.Queue = queue.Queue(maxsize=depth)
@@ -92,6 +101,8 @@ def run_pipeline(
         writer.join()
     finally:
         stop.set()  # ends a reader blocked on a full queue, or a writer after an error
+        if on_stop is not None:
+            on_stop()
         writer.join()
         reader.join()
     for stage in (reader, writer):

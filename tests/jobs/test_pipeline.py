@@ -11,8 +11,8 @@ from PIL import Image
 
 from overnet.imaging.files import expand_inputs
 from overnet.runtime import Upscaler
-from overnet.runtime.batch import upscale_files
-from overnet.runtime.pipeline import PIPELINE_DEPTH, run_pipeline
+from overnet.jobs.batch import upscale_files
+from overnet.jobs.pipeline import PIPELINE_DEPTH, run_pipeline
 from tests.runtime.doubles import NearestSession
 
 
