@@ -5,6 +5,6 @@ Subpackages are imported on demand so that ``import overnet`` stays light:
 ``overnet.imaging`` and ``overnet.metrics`` need only numpy and Pillow.
 """
 
-__version__ = "0.1.0"
+from overnet._version import __version__
 
 __all__ = ["__version__"]

@@ -2,7 +2,7 @@
 export and Set5 figures, each step saying what it did or, when it could not, what to run.
 
 Weights come from ``SHARED/weights`` when present, else the pretrained x2 (fetched once;
-``overnet.pretrained``). Without network and without weights the demo still describes
+``overnet.weights.pretrained``). Without network and without weights the demo still describes
 the network and ends successfully with the command that would fetch them.
 """
 
@@ -37,7 +37,7 @@ def find_weights(shared: Path | None, say: Callable[[str], None]) -> tuple[Path 
     """(weights, "") or (None, why not and what to run)."""
     if shared is not None and (shared / "weights" / "OverNet_x2.pth.tar").is_file():
         return shared / "weights" / "OverNet_x2.pth.tar", ""
-    from overnet import pretrained
+    from overnet.weights import pretrained
 
     try:
         return pretrained.resolve("x2", say=say), ""

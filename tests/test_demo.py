@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from overnet import pretrained
 from overnet.cli import main
+from overnet.weights import pretrained
 
 pytest.importorskip("torch")
 

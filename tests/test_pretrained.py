@@ -4,13 +4,15 @@ override), verified by sha256, converted and cached; failures keep nothing."""
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from overnet import pretrained
-from overnet.pretrained import FetchError
+from overnet.weights import pretrained
+from overnet.weights.pretrained import FetchError
 from tests.conftest import shared_file
 
 torch = pytest.importorskip("torch")
@@ -95,6 +97,22 @@ def test_manual_file_is_verified(tmp_path, monkeypatch):
 def test_unknown_name_is_not_a_pretrained_model():
     assert pretrained.canonical_name("x4") is None
     assert pretrained.resolve("no/such/file.pth") == Path("no/such/file.pth")
+
+
+def test_names_resolve_without_torch(tmp_path):
+    # overnet.weights loads torch only for its loaders: the runtime takes "x2" without it
+    script = (
+        "import sys\nsys.modules['torch'] = None\n"
+        "from overnet.weights import pretrained\n"
+        "from overnet.runtime.model_source import detect_source\n"
+        "print(pretrained.canonical_name('x2'), detect_source(sys.argv[1]).kind)\n"
+    )
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"\x08\x07")
+    args = [sys.executable, "-c", script, str(model)]
+    done = subprocess.run(args, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["x2", "onnx"]
 
 
 def test_cli_fetch_list_and_offline(mirror, tmp_path, monkeypatch):

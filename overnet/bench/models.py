@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,20 +20,6 @@ class ModelEntry:
     config: OverNetConfig | None = None  # known for checkpoints
     is_reference: bool = False  # its torch fp32 output is the agreement reference
     scales: list[float] | None = None  # restrict (freshly initialised models: one per scale)
-
-
-def find_shared(start: Path | None = None) -> Path | None:
-    """The project's ``../shared`` folder ($OVERNET_SHARED, next to cwd or to the repo)."""
-    env = os.environ.get("OVERNET_SHARED")
-    candidates = [Path(env)] if env else []
-    candidates += [
-        (start or Path.cwd()) / ".." / "shared",
-        Path(__file__).resolve().parents[2] / ".." / "shared",
-    ]
-    for c in candidates:
-        if (c / "weights").is_dir() or (c / "data").is_dir():
-            return c.resolve()
-    return None
 
 
 def fresh_weights(scale: int, seed: int = 0) -> tuple[Path, OverNetConfig]:
@@ -65,7 +50,7 @@ def default_models(
         if candidate.is_file():
             weights = candidate
     if weights is None:
-        from overnet.pretrained import weights_path
+        from overnet.weights.pretrained import weights_path
 
         if weights_path("x2").is_file():  # fetched earlier (`overnet weights fetch`)
             weights = weights_path("x2")

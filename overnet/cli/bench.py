@@ -156,9 +156,10 @@ def bench(
     the upstream x2 weights when found (../shared or fetched), else freshly initialised
     weights (labelled as such).
     """
-    from overnet.bench.models import default_models, find_shared, model_entry
+    from overnet.bench.models import default_models, model_entry
     from overnet.bench.report import format_table, write_csv, write_json, write_markdown
     from overnet.bench.suite import BenchConfig, check_backends, run_suite
+    from overnet.shared import find_shared
 
     ctx = click.get_current_context()
 

@@ -67,7 +67,7 @@ def _tensorrt_options() -> Any:
 
 
 def _triton_options() -> Any:
-    where, choice = "overnet.serve.triton", click.Choice
+    where, choice = "overnet.export.triton", click.Choice
     return stack(
         click.option(
             "--triton-backend",

@@ -93,11 +93,13 @@ def export_openvino(fmt, weights, output, scale, fp16, overwrite, validate, ov, 
         return
     if ov["calibration"] is None:
         raise click.UsageError("--int8 needs --calibration DIR (images to calibrate on)")
+    from overnet.eval import dataset_psnr_y
     from overnet.export.int8 import Int8Options
 
     options = Int8Options(
         ov["calibration"], ov["validation"], ov["max_drop"], ov["calibration_crops"],
         ov["crop_size"], ov["keep_float"], ov["precision_hint"], ov["max_reverts"],
+        score=dataset_psnr_y,
     )  # fmt: skip
     if fmt == "onnx":
         from overnet.export.int8_onnx import export_onnx_int8
@@ -119,7 +121,7 @@ def export_openvino(fmt, weights, output, scale, fp16, overwrite, validate, ov, 
 
 def export_triton(weights, repo, scale, fp16, overwrite, validate, triton, trt_options) -> None:
     """A Triton model repository, a model per scale; configs checked with tritonclient."""
-    from overnet.serve.triton import summary, write_repository
+    from overnet.export.triton import summary, write_repository
 
     build = None
     if triton["backend"] == "tensorrt":

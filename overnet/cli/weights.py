@@ -30,7 +30,7 @@ def weights() -> None:
 @click.option("--force", is_flag=True, help="Download and convert again.")
 def fetch(names: tuple[str, ...], source: Path | None, force: bool) -> None:
     """Download, verify and convert NAMES (x2, x3 or all; default x2)."""
-    from overnet import pretrained
+    from overnet.weights import pretrained
 
     wanted = list(names) or ["x2"]
     if "all" in wanted:
@@ -45,7 +45,7 @@ def fetch(names: tuple[str, ...], source: Path | None, force: bool) -> None:
 @weights.command("list")
 def list_() -> None:
     """Each pretrained name, its upstream URL and whether it is cached here."""
-    from overnet import pretrained
+    from overnet.weights import pretrained
 
     for name in pretrained.PRETRAINED:
         path = pretrained.weights_path(name)

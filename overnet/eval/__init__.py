@@ -1,7 +1,14 @@
 """Benchmark evaluation: datasets, metrics per image, reports."""
 
 from overnet.eval.datasets import Dataset, Sample, discover
-from overnet.eval.evaluate import PROTOCOLS, DatasetResult, ImageResult, Predictor, evaluate
+from overnet.eval.evaluate import (
+    PROTOCOLS,
+    DatasetResult,
+    ImageResult,
+    Predictor,
+    dataset_psnr_y,
+    evaluate,
+)
 
 __all__ = [
     "PROTOCOLS",
@@ -10,6 +17,7 @@ __all__ = [
     "ImageResult",
     "Predictor",
     "Sample",
+    "dataset_psnr_y",
     "discover",
     "evaluate",
 ]

@@ -13,7 +13,7 @@ import numpy as np
 
 from overnet._atomic import remove_stale_temps
 from overnet.errors import InputError, OverNetError
-from overnet.eval.datasets import Dataset, Sample
+from overnet.eval.datasets import Dataset, Sample, discover
 from overnet.imaging import float_to_uint8, read_rgb8, rgb8_to_nchw, write_image_atomic
 from overnet.metrics import imresize, psnr_rgb, psnr_y, ssim_y
 
@@ -159,3 +159,16 @@ def evaluate(
             evaluate_sample(sample, dataset.scale, predict, protocol, dataset.name, save_dir)
         )
     return DatasetResult(dataset.name, dataset.layout, dataset.scale, protocol, results, notes)
+
+
+def dataset_psnr_y(predict: Predictor, folder: Path, scale: int) -> tuple[float, str]:
+    """Mean PSNR-Y of ``predict`` on a held-out dataset (paper protocol) and its label: the
+    score of the INT8 export's quality gate (``overnet.export.int8_data.HeldOutScore``)."""
+    dataset = discover(folder, scale)
+    result = evaluate(dataset, predict, "paper", progress=False)
+    if result.failed:
+        raise InputError(
+            f"validation set {folder}: {len(result.failed)} image(s) failed, e.g. "
+            f"{result.failed[0].error}"
+        )
+    return result.mean("psnr_y"), f"{dataset.name} x{scale} ({len(result.ok)} images)"

@@ -6,7 +6,8 @@
    until the mean PSNR-Y of those crops drops by at most ``max_drop`` less what the
    precision hint (bf16) alone costs them (NNCF scores in f32). Layers chosen by
    ``keep_float`` (the entry and exit convolutions by default) never get quantised.
-2. The gate: mean PSNR-Y on a held-out set (``validation``; Set5 from ../shared when found)
+2. The gate: mean PSNR-Y on a held-out set (``validation``; Set5 from ../shared when found;
+   scored by ``Int8Options.score``, ``overnet.eval.dataset_psnr_y`` from the command line)
    through the openvino backend, the INT8 model with its float layers in the precision
    hint (bf16 where native) against the fp32 model in fp32. A drop above ``max_drop``, or
    a model with nothing left in INT8, raises QualityGateError and nothing is written.
@@ -30,6 +31,7 @@ from typing import Any
 from overnet._optional import require
 from overnet.errors import InputError
 from overnet.export.int8_data import (
+    HeldOutScore,
     Pair,
     calibration_pairs,
     default_validation,
@@ -61,6 +63,8 @@ class Int8Options:
     max_reverts: int | None = None  # accuracy-control iterations (None: until met; 0: plain)
     speed_size: tuple[int, int] | None = (320, 180)  # latency input; None: not measured
     seed: int = 0
+    #: the held-out score (the command line gives overnet.eval.dataset_psnr_y); required
+    score: HeldOutScore | None = None
 
 
 def default_hint() -> str:
@@ -192,6 +196,7 @@ def quantize_gated(onnx_path: Path, scale: float, options: Int8Options, staging:
         raise InputError(f"INT8 calibration needs an integer scale, got {scale:g}")
     if options.max_drop < 0:
         raise InputError(f"max drop must be >= 0 dB, got {options.max_drop:g}")
+    check_score(options)
     hint = options.precision_hint or default_hint()
     validation = options.validation or default_validation()
     pairs = calibration_pairs(
@@ -221,17 +226,27 @@ def quantize_gated(onnx_path: Path, scale: float, options: Int8Options, staging:
     return model, {**props, **report.props()}, report
 
 
+def check_score(options: Int8Options) -> HeldOutScore:
+    """The gate's held-out score; InputError before any work when none was given."""
+    if options.score is None:
+        raise InputError(
+            "Int8Options.score is not set: the quality gate needs a held-out score, e.g. "
+            "overnet.eval.dataset_psnr_y (what `overnet export --int8` uses)"
+        )
+    return options.score
+
+
 def check_gate(
     xml: Path, onnx_path: Path, scale: int, validation: Path, options: Int8Options, hint: str
 ) -> Int8Report:
     """PSNR-Y of the fp32 model (fp32) and the INT8 IR (float layers in ``hint``)."""
-    from overnet.export.int8_data import dataset_psnr_y
     from overnet.runtime.openvino_backend import OpenVinoSession, compile_onnx
 
+    score = check_score(options)
     scores = {}
     for name, path, precision in (("fp32", onnx_path, "fp32"), ("int8", xml, hint)):
         with OpenVinoSession(compile_onnx(path, precision=precision, cache=False)) as session:
-            scores[name], label = dataset_psnr_y(session.run, validation, scale)
+            scores[name], label = score(session.run, validation, scale)
     return Int8Report(label, scores["fp32"], scores["int8"], options.max_drop, hint, 0, [], "", 0)
 
 
@@ -276,6 +291,7 @@ def export_openvino_int8(
     from overnet.export.onnx_export import export_onnx
     from overnet.export.openvino_ir import IrExportResult, check_ir_output, save_ir
 
+    check_score(options)
     outdir = Path(outdir)
     check_ir_output(outdir, overwrite)
     with tempfile.TemporaryDirectory() as tmp:

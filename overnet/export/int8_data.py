@@ -1,5 +1,6 @@
-"""Data and measurements for INT8 quantisation: calibration crops, PSNR-Y on a held-out
-set, and interleaved latency of several OpenVINO models (numpy + OpenVINO only)."""
+"""Data and measurements for INT8 quantisation: calibration crops, their PSNR-Y, the
+default held-out set, and interleaved latency of several OpenVINO models (numpy +
+OpenVINO only)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ from overnet.errors import InputError
 
 #: NCHW float32 RGB [0, 1] batch -> NCHW float32 SR batch
 Predictor = Callable[[np.ndarray], np.ndarray]
+#: (predictor, held-out folder, scale) -> (mean PSNR-Y in dB, a label for the set): the gate's
+#: score, given by the caller (``overnet.eval.dataset_psnr_y`` from the command line), as
+#: evaluation sits above export
+HeldOutScore = Callable[[Predictor, Path, int], tuple[float, str]]
 
 
 @dataclass(frozen=True)
@@ -68,20 +73,6 @@ def pairs_psnr_y(predict: Predictor, pairs: list[Pair], scale: int) -> list[floa
     return values
 
 
-def dataset_psnr_y(predict: Predictor, folder: Path, scale: int) -> tuple[float, str]:
-    """Mean PSNR-Y of ``predict`` on a held-out dataset (paper protocol) and its label."""
-    from overnet.eval import discover, evaluate
-
-    dataset = discover(folder, scale)
-    result = evaluate(dataset, predict, "paper", progress=False)
-    if result.failed:
-        raise InputError(
-            f"validation set {folder}: {len(result.failed)} image(s) failed, e.g. "
-            f"{result.failed[0].error}"
-        )
-    return result.mean("psnr_y"), f"{dataset.name} x{scale} ({len(result.ok)} images)"
-
-
 def interleaved_latency(
     runners: dict[str, Predictor], shape: tuple[int, ...], rounds: int = 3
 ) -> dict[str, float]:
@@ -111,7 +102,7 @@ def ov_predictor(compiled: Any) -> Predictor:
 
 def default_validation() -> Path:
     """Set5 from the project's ../shared folder; InputError when there is none."""
-    from overnet.bench.models import find_shared
+    from overnet.shared import find_shared
 
     shared = find_shared()
     if shared is None or not (shared / "data" / "Set5").is_dir():

@@ -21,11 +21,12 @@ from overnet.export.int8 import (
     Int8Options,
     Int8Report,
     QualityGateError,
+    check_score,
     int8_weights,
     quantization_parameters,
     quantize_gated,
 )
-from overnet.export.int8_data import calibration_pairs, dataset_psnr_y
+from overnet.export.int8_data import HeldOutScore, calibration_pairs
 from overnet.formats.onnx_metadata import INPUT_NAME
 
 #: OpenVINO op types whose float/INT8 choice carries over to the ONNX node of that name
@@ -73,13 +74,15 @@ def quantize_onnx(proto: Any, pairs: list[Any], ignored: list[str]) -> Any:
         )
 
 
-def ort_gate(fp32: Path, qdq: Path, scale: int, validation: Path, max_drop: float) -> Int8Report:
-    """PSNR-Y of the fp32 and Q/DQ ONNX in onnxruntime's CPU provider."""
+def ort_gate(
+    fp32: Path, qdq: Path, scale: int, validation: Path, max_drop: float, score: HeldOutScore
+) -> Int8Report:
+    """PSNR-Y (``score``) of the fp32 and Q/DQ ONNX in onnxruntime's CPU provider."""
     ort = require("onnxruntime", "checking the INT8 ONNX")
     scores = {}
     for name, path in (("fp32", fp32), ("int8", qdq)):
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        scores[name], label = dataset_psnr_y(
+        scores[name], label = score(
             lambda x, s=session: s.run(None, {INPUT_NAME: x})[0], validation, scale
         )
     return Int8Report(
@@ -103,6 +106,7 @@ def export_onnx_int8(
     from overnet.export.int8 import default_validation
     from overnet.export.onnx_export import _check_output, export_onnx
 
+    score = check_score(options)
     output = Path(output)
     _check_output(output, overwrite)
     options = dataclasses.replace(options, speed_size=None)
@@ -118,7 +122,7 @@ def export_onnx_int8(
         qdq = Path(tmp) / "int8.onnx"
         onnx.save(quantized, str(qdq))
         validation = options.validation or default_validation()
-        report = ort_gate(fp32, qdq, s, validation, options.max_drop)
+        report = ort_gate(fp32, qdq, s, validation, options.max_drop, score)
         report.quantizers = sum(n.op_type == "QuantizeLinear" for n in quantized.graph.node)
         report.float_layers, report.calibration = ignored, ov_report.calibration
         report.calibration += " (float layers from the OpenVINO search above)"

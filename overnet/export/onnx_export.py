@@ -9,9 +9,9 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from overnet import __version__
 from overnet._atomic import write_bytes_atomic
 from overnet._optional import require
+from overnet._version import __version__
 from overnet.errors import InputError, OverNetError
 from overnet.formats.onnx_metadata import DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAME, ModelMetadata
 from overnet.formats.overscale_head import OVERSCALE_OUTPUT

@@ -3,7 +3,7 @@
 The IR is converted from the validated fp32 ONNX export (``openvino.convert_model``) and
 keeps fp32 weights. Overnet's ``overnet.*`` metadata goes into the IR's ``rt_info`` under
 "overnet" (keys without the prefix), which the openvino backend reads without OpenVINO
-(``overnet.runtime.openvino_backend.read_ir_metadata``). The precision hint
+(``overnet.formats.ir_metadata.read_ir_metadata``). The precision hint
 (``overnet.precision_hint``: fp32 or bf16) is what that backend computes in when the
 caller names no precision: OpenVINO's CPU plugin does not apply an
 ``INFERENCE_PRECISION_HINT`` stored in ``rt_info`` itself (checked with 2026.4).
@@ -59,7 +59,7 @@ def save_ir(model: Any, outdir: Path, props: dict[str, str]) -> tuple[Path, Path
     """Write ``model`` (openvino.Model) as ``outdir/model.xml`` + ``model.bin`` with
     ``props`` in rt_info; both files appear together (written aside, then renamed)."""
     ov = require("openvino", "OpenVINO IR export")
-    from overnet.runtime.openvino_backend import IR_METADATA_SECTION
+    from overnet.formats.ir_metadata import IR_METADATA_SECTION
 
     for key, value in props.items():
         model.set_rt_info(str(value), [IR_METADATA_SECTION, key.removeprefix("overnet.")])

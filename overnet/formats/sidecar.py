@@ -106,7 +106,7 @@ def _check_format(path: Path, data: dict[str, Any]) -> int:
     if isinstance(fmt, bool) or not isinstance(fmt, int) or fmt < 1:
         raise ValueError(f"format must be a whole number from 1, got {fmt!r}")
     if fmt > SIDECAR_FORMAT:
-        from overnet import __version__
+        from overnet._version import __version__
 
         writer = data.get("overnet_version")
         rebuild = data.get("rebuild_command")

@@ -58,7 +58,7 @@ def detect_source(model: Any) -> ModelSource:
         )
     path = Path(model)
     if not path.exists():
-        from overnet.pretrained import resolve  # "x2": pretrained weights, fetched once
+        from overnet.weights.pretrained import resolve  # "x2": pretrained weights, fetched once
 
         path = resolve(model)
     if not path.is_file():
@@ -89,7 +89,7 @@ def cached_onnx_path(
     """Where the ONNX export of ``checkpoint`` is cached: keyed by the file's sha256, the
     scale (or "overscale": the features graph), the precision, the opset and the overnet
     version (a new overnet re-exports)."""
-    from overnet import __version__
+    from overnet._version import __version__
     from overnet.formats.digest import sha256_file
     from overnet.formats.onnx_metadata import DEFAULT_OPSET
 

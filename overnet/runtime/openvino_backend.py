@@ -19,6 +19,7 @@ import numpy as np
 from overnet._optional import require
 from overnet.cache import cache_dir
 from overnet.errors import InputError, MissingDependencyError, ModelLoadError
+from overnet.formats.ir_metadata import read_ir_metadata
 from overnet.runtime.base import Session, SessionInfo, as_numpy
 from overnet.runtime.model_source import IR_SUFFIXES, ModelSource, onnx_model_for
 from overnet.runtime.onnx_common import (
@@ -33,8 +34,6 @@ from overnet.runtime.spec import BackendSpec, Variant
 #: our precision names -> OpenVINO inference precision hints
 _HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
 _CAPABILITY = {"bf16": "BF16", "fp16": "FP16"}
-#: rt_info section of an IR that holds overnet's metadata (keys without the "overnet." prefix)
-IR_METADATA_SECTION = "overnet"
 
 
 @dataclass
@@ -57,32 +56,12 @@ def int8_ir_path(checkpoint: Path, scale: float | None) -> Path:
     """Where ``overnet export --format openvino --int8`` registers the INT8 IR of
     ``checkpoint`` for the ``openvino-int8`` variant: keyed by the file's sha256, the scale
     and the overnet version."""
-    from overnet import __version__
+    from overnet._version import __version__
     from overnet.formats.digest import sha256_file
 
     tag = f"x{scale:g}" if scale is not None else "native"
     name = f"{sha256_file(checkpoint)[:16]}-{tag}-overnet{__version__}"
     return cache_dir() / "openvino-int8" / name / "model.xml"
-
-
-def read_ir_metadata(path: Path) -> dict[str, str]:
-    """``overnet.*`` keys of an IR ``.xml``: its rt_info "overnet" section, else the ONNX
-    metadata that ``openvino.convert_model`` carried over (rt_info "framework")."""
-    import xml.etree.ElementTree as ET
-
-    try:
-        root = ET.parse(path).getroot()
-    except (ET.ParseError, OSError) as exc:
-        raise ModelLoadError(f"{path} is not a readable OpenVINO IR .xml ({exc})") from exc
-    info = root.find("rt_info")
-    if root.tag != "net" or info is None:
-        return {}
-    ours = info.find(IR_METADATA_SECTION)
-    if ours is not None:
-        return {f"overnet.{e.tag}": e.get("value", "") for e in ours}
-    framework = info.find("framework")
-    entries = [] if framework is None else framework
-    return {e.tag: e.get("value", "") for e in entries if e.tag.startswith("overnet.")}
 
 
 def model_facts(path: Path, scale: float | None) -> OnnxModelFacts:

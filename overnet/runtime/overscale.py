@@ -18,6 +18,7 @@ import numpy as np
 
 from overnet.config import check_scale, output_size
 from overnet.errors import InputError, ModelLoadError
+from overnet.formats.ir_metadata import read_ir_metadata
 from overnet.formats.onnx_metadata import read_onnx_metadata
 from overnet.formats.overscale_head import OverscaleHead, head_of
 from overnet.imaging.bicubic import needed_range, resize_window
@@ -184,8 +185,6 @@ def overscale_head_of(source: ModelSource) -> OverscaleHead | None:
             text = read_sidecar(source.path).head
             return OverscaleHead.from_text(text, str(sidecar_path(source.path))) if text else None
         if source.kind == "ir":
-            from overnet.runtime.openvino_backend import read_ir_metadata
-
             metadata = read_ir_metadata(source.path)
         else:
             metadata = read_onnx_metadata(source.path)

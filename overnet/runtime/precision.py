@@ -9,9 +9,7 @@ against fp32 there; measured 50.9 dB for torch bf16).
 
 from __future__ import annotations
 
-import functools
-from pathlib import Path
-
+from overnet.cpu import cpu_flags
 from overnet.runtime.model_source import ModelSource
 from overnet.runtime.spec import BackendSpec
 
@@ -19,19 +17,6 @@ from overnet.runtime.spec import BackendSpec
 AUTO_BOUND_DB = 45.0
 #: the CPU flags under which bf16 is native (else it is emulated and slower than fp32)
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
-
-
-@functools.lru_cache(maxsize=1)
-def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags (Linux /proc/cpuinfo; empty elsewhere)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return frozenset()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return frozenset(line.partition(":")[2].split())
-    return frozenset()
 
 
 def native_bf16() -> str | None:

@@ -1,4 +1,5 @@
-"""`overnet serve`: upscaling over HTTP on Ray Serve, and Triton model repositories.
+"""`overnet serve`: upscaling over HTTP on Ray Serve (Triton model repositories are an
+export: ``overnet.export.triton``).
 
 Every request image is cut into fixed-size tiles with overlap (the Upscaler's tiling),
 tiles of concurrent requests share inference batches, and each request's tiles are

@@ -16,7 +16,7 @@ by entry; their own ``asm=`` replaces it (``asm=auto`` restores x264's choice).
 
 from __future__ import annotations
 
-from overnet.runtime.precision import cpu_flags
+from overnet.cpu import cpu_flags
 
 #: x264's names for its instruction sets up to AVX2, each with its /proc/cpuinfo flag
 _UP_TO_AVX2 = (

@@ -17,8 +17,8 @@ import torch
 
 from overnet._optional import require
 from overnet.errors import WeightsError
-from overnet.weights.api import LoadedWeights, save_weights
 from overnet.weights.canonical import canonical_keys, detect_config, uses_weight_norm
+from overnet.weights.checkpoint import LoadedWeights, save_weights
 
 #: largest difference allowed between the rebuilt network and the ONNX file (float32)
 MAX_ABS_DIFF = 1e-4

@@ -15,12 +15,14 @@ pytest.importorskip("openvino")
 pytest.importorskip("torch")
 
 from overnet.cli import main
+from overnet.errors import InputError
+from overnet.eval import dataset_psnr_y
 from overnet.export.int8 import Int8Options, check_gate, search
 from overnet.export.int8_data import calibration_pairs
 from overnet.export.openvino_ir import onnx_props, save_ir
 from overnet.runtime import open_session
 
-TINY = {"crops": 8, "crop_size": 24, "max_reverts": 0}
+TINY = {"crops": 8, "crop_size": 24, "max_reverts": 0, "score": dataset_psnr_y}
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +52,15 @@ def test_plain_int8_loses_more_than_the_gate(tiny_sets, x2_onnx, tmp_path):
     report = check_gate(xml, x2_onnx, 2, val, options, "fp32")
     assert report.drop > 0.1, report.format()
     assert not report.passed
+
+
+def test_without_a_held_out_score_nothing_runs(tiny_sets, x2_weights, tmp_path):
+    from overnet.export.int8 import export_openvino_int8
+
+    cal, val = tiny_sets
+    with pytest.raises(InputError, match="overnet.eval.dataset_psnr_y"):
+        export_openvino_int8(x2_weights, tmp_path / "ir", Int8Options(cal, val))
+    assert not (tmp_path / "ir").exists()
 
 
 def test_the_command_refuses_a_gate_it_cannot_meet(tiny_sets, x2_weights, tmp_path, monkeypatch):

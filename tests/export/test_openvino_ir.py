@@ -12,13 +12,10 @@ pytest.importorskip("torch")
 
 from overnet.cli import main
 from overnet.errors import InputError
+from overnet.formats.ir_metadata import read_ir_metadata
 from overnet.runtime import open_session
 from overnet.runtime.model_source import detect_source
-from overnet.runtime.openvino_backend import (
-    compile_cache_dir,
-    compile_onnx,
-    read_ir_metadata,
-)
+from overnet.runtime.openvino_backend import compile_cache_dir, compile_onnx
 
 
 @pytest.fixture(scope="module")

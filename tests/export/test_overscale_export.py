@@ -43,7 +43,7 @@ def test_onnx_overscale_serves_a_fractional_scale(tmp_path, x2_weights):
 
 def test_openvino_overscale_ir_carries_the_head(tmp_path, x2_weights):
     pytest.importorskip("openvino")
-    from overnet.runtime.openvino_backend import read_ir_metadata
+    from overnet.formats.ir_metadata import read_ir_metadata
 
     out = tmp_path / "ir"
     args = ["export", "--format", "openvino", "--weights", str(x2_weights), "-o", str(out)]

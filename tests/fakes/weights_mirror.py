@@ -1,5 +1,5 @@
 """A mirror of the upstream weights layout on 127.0.0.1 (the base-URL override of
-``overnet.pretrained``), serving the shared upstream ONNX files."""
+``overnet.weights.pretrained``), serving the shared upstream ONNX files."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from overnet import pretrained
+from overnet.weights import pretrained
 from tests.conftest import shared_file
 
 

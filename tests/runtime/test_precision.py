@@ -73,7 +73,9 @@ def test_files_keep_their_own_precision(x2_onnx, bf16_cpu):
 
 
 def test_this_machines_flags_are_read():
-    flags = precision.cpu_flags()
+    from overnet.cpu import cpu_flags
+
+    flags = cpu_flags()
     assert not flags or "fpu" in flags or "avx2" in flags or "sse2" in flags
 
 

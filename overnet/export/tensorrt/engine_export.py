@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from overnet import __version__
 from overnet._atomic import remove_stale_temps
+from overnet._version import __version__
 from overnet.errors import InputError
 from overnet.export.tensorrt.build import BuildResult, build_engine, load_tensorrt
 from overnet.export.tensorrt.options import BuildOptions

@@ -138,7 +138,7 @@ def write_onnx_models(
     echo: Callable[[str], None] = print,
 ) -> list[RepositoryModel]:
     """An onnxruntime-backend model per scale: ONNX with dynamic batch, height, width."""
-    from overnet import __version__
+    from overnet._version import __version__
     from overnet.export import export_onnx
 
     if device not in KINDS:
@@ -184,7 +184,7 @@ def write_tensorrt_models(
     """A tensorrt-backend model per scale: the engine ``export_tensorrt`` builds (FP16,
     one optimisation profile), as ``1/model.plan`` with its sidecar beside it.
     ``max_batch_size`` is the profile's largest batch; the warm-up uses its opt shape."""
-    from overnet import __version__
+    from overnet._version import __version__
     from overnet.export.tensorrt import Profile, export_tensorrt
 
     repo = Path(repo)

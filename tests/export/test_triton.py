@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from overnet.cli import main
 from overnet.errors import InputError, MissingDependencyError
-from overnet.serve.triton import TritonConfig, model_config_pb2, parse_config, summary
+from overnet.export.triton import TritonConfig, model_config_pb2, parse_config, summary
 
 pytest.importorskip("tritonclient")
 
@@ -104,7 +104,7 @@ def test_an_existing_model_is_not_replaced_without_overwrite(repository, x2_weig
 
 
 def test_summary_says_when_configs_were_not_checked(repository, monkeypatch):
-    from overnet.serve.triton import RepositoryModel
+    from overnet.export.triton import RepositoryModel
 
     repo, _ = repository
     folder = repo / "overnet_x2"
