@@ -18,6 +18,13 @@ pytest.importorskip("av")
 SCRIPT = Path(__file__).with_name("slow_cli.py")
 
 
+def _default_sigint() -> None:
+    # a runner started in a non-interactive shell's background job inherits SIGINT
+    # ignored, and Python then installs no KeyboardInterrupt handler: give the child the
+    # default disposition, as a terminal would, so that Ctrl-C reaches it
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(clip: Path, out: Path, delay: float = 0.1, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
         [
@@ -33,6 +40,7 @@ def _start(clip: Path, out: Path, delay: float = 0.1, *extra: str) -> subprocess
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=_default_sigint,
     )
 
 
