@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from cold_start import cpu  # noqa: E402
 
 from overnet.imaging.files import expand_inputs, load_image  # noqa: E402
-from overnet.runtime import Upscaler, open_session  # noqa: E402
 from overnet.jobs.batch import upscale_files  # noqa: E402
+from overnet.runtime import Upscaler, open_session  # noqa: E402
 
 
 def make_folders(set5: Path, work: Path) -> dict[str, Path]:

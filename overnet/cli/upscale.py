@@ -139,8 +139,8 @@ def upscale(
     outputs are kept). Videos (.mp4 .mkv .mov .webm .avi .m4v, told by content) keep
     their audio, subtitles, timing and metadata; see the video options below."""
     from overnet.errors import InputError
-    from overnet.runtime import open_session
     from overnet.jobs.batch import upscale_files
+    from overnet.runtime import open_session
     from overnet.runtime.upscaler import Upscaler
     from overnet.video.files import split_inputs, upscale_video_files
 

@@ -139,6 +139,7 @@ def _read(job: _Job, run: _Run) -> _Job:
     try:
         fmt = output_format(item.path, run.options.fmt)
         job.target = output_path(item, run.out_dir, fmt, run.suffix)
+        job.step.output = str(job.target)
         run.sweep(job.target.parent)
         run.names.claim(job.target.resolve(), str(job.target), str(item.path))
         if already_done(local_size(job.target), run.overwrite):

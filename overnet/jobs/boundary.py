@@ -69,10 +69,13 @@ class Step:
 
     def __init__(self, name: str) -> None:
         self.name = name
+        #: the output's name, once planned: a failed write names the output
+        self.output = ""
         self.doing = STEPS[0]
 
     def __call__(self, doing: str) -> None:
         self.doing = doing
 
     def failure(self, exc: BaseException) -> str:
-        return failure_reason(exc, self.doing, self.name)
+        writing = self.doing == "write the output" and self.output
+        return failure_reason(exc, self.doing, self.output if writing else self.name)

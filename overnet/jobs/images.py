@@ -89,15 +89,20 @@ def plan_image(
     )
 
 
-def read_image(source: Source, planned: PlannedImage, options: ImageOptions) -> Any:
-    """Decode (PIL image or Png16Image) and check that the output format can hold it
-    (alpha, bit depth) before it is upscaled."""
+def decode_image(source: Source, planned: PlannedImage, options: ImageOptions) -> Any:
+    """Decode (PIL image or Png16Image), checked against the planned size."""
     image = load_image(source, options.max_pixels, name=planned.name)
     if (image.width, image.height) != (planned.width, planned.height):
         raise InputError(
             f"{planned.name}: the header says {planned.width}x{planned.height} but the "
             f"image decodes to {image.width}x{image.height}; the file is damaged"
         )
+    return image
+
+
+def check_output_holds(image: Any, planned: PlannedImage) -> None:
+    """Refuse, before the upscale, an output format that would lose the image's alpha
+    or bit depth (InputError saying which format to use)."""
     if isinstance(image, Png16Image):
         if planned.fmt != "png":
             raise InputError(
@@ -106,6 +111,12 @@ def read_image(source: Source, planned: PlannedImage, options: ImageOptions) -> 
             )
     else:
         check_format_fits(image, planned.fmt)
+
+
+def read_image(source: Source, planned: PlannedImage, options: ImageOptions) -> Any:
+    """``decode_image``, then ``check_output_holds``."""
+    image = decode_image(source, planned, options)
+    check_output_holds(image, planned)
     return image
 
 

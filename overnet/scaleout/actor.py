@@ -154,6 +154,7 @@ class UpscaleActor:
             return row
         begin = time.perf_counter()
         step = Step(row["input"])
+        step.output = row["output"]
         step("read the input")
         work = ""  # a video's scratch folder (images stay in memory)
         replace: dict[str, str] = {}

@@ -20,9 +20,10 @@ from overnet.jobs.boundary import Step
 from overnet.jobs.budget import MemoryBudget
 from overnet.jobs.images import (
     ImageOptions,
+    check_output_holds,
+    decode_image,
     encode_output,
     plan_image,
-    read_image,
     upscale_image,
 )
 from overnet.runtime.upscaler import Upscaler
@@ -103,7 +104,9 @@ def process(
                 )
             held = planned.estimate
         step("read the input")
-        image: Any = read_image(body, planned, options)
+        image: Any = decode_image(body, planned, options)
+        step("plan the output")
+        check_output_holds(image, planned)
         step("upscale")
         output = upscale_image(image, upscaler, run)
         del image

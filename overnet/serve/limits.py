@@ -147,14 +147,15 @@ def probe_image(body: bytes, limits: Limits) -> tuple[str, int, int]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(body)) as probe:
+            # only the accepted formats' parsers see untrusted bytes
+            with Image.open(io.BytesIO(body), formats=ACCEPTED_FORMATS) as probe:
                 fmt, (width, height) = probe.format, probe.size
     except Image.DecompressionBombError as exc:
         raise ServeError("too_many_pixels", f"refused before decoding: {exc}") from None
     except Exception:
         raise ServeError(
             "unsupported_media",
-            f"the body is not an image Pillow can read; send {', '.join(ACCEPTED_FORMATS)}",
+            f"the body is not a {', '.join(ACCEPTED_FORMATS)} image; send one of those",
         ) from None
     if fmt not in ACCEPTED_FORMATS:
         raise ServeError(

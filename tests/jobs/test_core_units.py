@@ -85,19 +85,28 @@ def test_a_closed_budget_wakes_its_waiters():
     assert budget.take(5, timeout=5) is False
 
 
-@pytest.mark.parametrize(
-    ("exc", "doing", "expected"),
-    [
-        (InputError("a.png is truncated"), "read the input", "a.png is truncated"),
-        (MemoryError(), "upscale", "out of memory while trying to upscale a.png"),
-        (OSError(28, "No space left on device"), "write the output", "could not write the "
-         "output a.png: No space left on device"),  # fmt: skip
-        (struct.error("unpack requires a buffer of 13 bytes"), "read the input",
-         "internal error while trying to read the input a.png (error: unpack requires"),  # fmt: skip
-        (ValueError("cannot write\nmore lines"), "write the output",
-         "internal error while trying to write the output a.png (ValueError: cannot write)"),  # fmt: skip
-    ],
-)
+_CASES = [
+    (InputError("a.png is truncated"), "read the input", "a.png is truncated"),
+    (MemoryError(), "upscale", "out of memory while trying to upscale a.png"),
+    (
+        OSError(28, "No space left on device"),
+        "write the output",
+        "could not write the output a.png: No space left on device",
+    ),
+    (
+        struct.error("unpack requires a buffer of 13 bytes"),
+        "read the input",
+        "internal error while trying to read the input a.png (error: unpack requires",
+    ),
+    (
+        ValueError("cannot write\nmore lines"),
+        "write the output",
+        "internal error while trying to write the output a.png (ValueError: cannot write)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("exc", "doing", "expected"), _CASES)
 def test_every_exception_is_one_line_naming_the_item_and_step(exc, doing, expected):
     text = failure_reason(exc, doing, "a.png")
     assert expected in text and "\n" not in text

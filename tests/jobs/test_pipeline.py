@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from overnet.imaging.files import expand_inputs
-from overnet.runtime import Upscaler
 from overnet.jobs.batch import upscale_files
 from overnet.jobs.pipeline import PIPELINE_DEPTH, run_pipeline
+from overnet.runtime import Upscaler
 from tests.runtime.doubles import NearestSession
 
 

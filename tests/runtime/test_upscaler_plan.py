@@ -8,6 +8,7 @@ import pytest
 
 from overnet.errors import InputError
 from overnet.runtime.base import Session, SessionInfo
+from overnet.runtime.memory import host_bytes
 from overnet.runtime.upscaler import MIN_AUTO_TILE, Upscaler
 
 BPP = 10_000  # bytes per input pixel, fixed so the budgets below are exact
@@ -33,8 +34,12 @@ class FakeGpuSession(Session):
         return batch.repeat(2, axis=2).repeat(2, axis=3)
 
 
-def _upscaler(session, budget_pixels: int, **kwargs) -> Upscaler:
-    up = Upscaler(session, max_memory=budget_pixels * BPP, **kwargs)
+def _upscaler(session, budget_pixels: int, image=(700, 900), **kwargs) -> Upscaler:
+    """An upscaler whose network gets ``budget_pixels`` input pixels of working memory
+    for an image of ``image`` (height, width): its host buffers come on top."""
+    height, width = image
+    host = host_bytes(height, width, 2 * height, 2 * width)
+    up = Upscaler(session, max_memory=budget_pixels * BPP + host, **kwargs)
     up.bytes_per_pixel = BPP
     return up
 
@@ -66,7 +71,7 @@ def test_automatic_tiles_keep_the_whole_batch_within_the_budget(tiles_of_budget)
 
 def test_whole_images_are_batched_only_as_far_as_the_budget_allows():
     session = FakeGpuSession()
-    up = _upscaler(session, 2 * 40 * 50)  # two 40x50 images at a time
+    up = _upscaler(session, 2 * 40 * 50, image=(40, 50))  # two 40x50 images at a time
     x = np.random.default_rng(1).random((7, 3, 40, 50), dtype=np.float32)
     plan = up.plan(40, 50)
     assert not plan.tiled and plan.batch == 2
@@ -77,7 +82,7 @@ def test_whole_images_are_batched_only_as_far_as_the_budget_allows():
 
 def test_an_explicit_tile_is_kept_and_the_batch_lowered_to_fit():
     session = FakeGpuSession()
-    up = _upscaler(session, 2 * 128 * 128, tile=128)
+    up = _upscaler(session, 2 * 128 * 128, image=(500, 600), tile=128)
     plan = up.plan(500, 600)
     assert (plan.tile_h, plan.tile_w, plan.batch) == (128, 128, 2)
 
@@ -108,3 +113,24 @@ def test_tile_zero_beyond_an_engine_profile_is_refused():
 def test_bad_settings_are_refused(bad):
     with pytest.raises(InputError):
         Upscaler(FakeGpuSession(), **bad)
+
+
+def test_the_tile_side_does_not_depend_on_the_batch():
+    # every path (the command at batch 1, the service at 8) must cut an image the same way
+    plans = [_upscaler(FakeGpuSession(), 9 * MIN_AUTO_TILE**2, batch=b).plan(700, 900)
+             for b in (1, 2, 4, 8)]  # fmt: skip
+    assert len({(p.tile_h, p.tile_w, p.overlap, p.tiles) for p in plans}) == 1
+    assert [p.batch for p in plans] == [1, 1, 1, 1]  # one such tile fills the budget
+
+
+def test_the_host_buffers_count_in_the_budget_and_an_image_over_it_is_refused():
+    session = FakeGpuSession()
+    host = host_bytes(700, 900, 1400, 1800)
+    up = Upscaler(session, max_memory=host + 3 * MIN_AUTO_TILE**2 * BPP)
+    up.bytes_per_pixel = BPP
+    plan = up.plan(700, 900)
+    assert plan.host_bytes == host and plan.total_bytes <= up.max_memory
+    tight = Upscaler(session, max_memory=host)  # the buffers alone fill it
+    tight.bytes_per_pixel = BPP
+    with pytest.raises(InputError, match=r"700 -> 1800x1400 needs about \d+ MB"):
+        tight.plan(700, 900)

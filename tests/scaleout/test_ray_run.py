@@ -237,3 +237,37 @@ def test_file_uris_through_the_command_line_with_a_failed_file(
     again = CliRunner().invoke(main, [*args, "--overwrite"])
     assert again.exit_code == 1 and done in again.output, again.output
     assert differences(outputs(out), expected) == []
+
+
+def test_bad_inputs_fail_alone_on_ray_as_in_the_local_command(ray_local, x2_onnx, tmp_path):
+    """The bad-input corpus through `--ray`: each bad file fails alone (one manifest
+    record with one line), the good ones equal the local command's bytes, exit 1."""
+    from click.testing import CliRunner
+
+    from overnet.cli import main
+    from tests.jobs.corpus import make_corpus
+
+    folder = tmp_path / "in"
+    expected = make_corpus(folder)
+    local = tmp_path / "local"
+    CliRunner().invoke(main, [
+        "upscale", str(folder), "-o", str(local), "--model", str(x2_onnx),
+        "--threads", str(THREADS), "--no-progress",
+    ])  # fmt: skip
+    out = tmp_path / "out"
+    args = [
+        "upscale", str(folder), "-o", str(out), "--model", str(x2_onnx),
+        "--threads", str(THREADS), "--actors", "2", "--no-progress", "--ray",
+    ]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    records = {Path(r["input"]).name: r for r in manifest_of(out)}
+    assert set(records) == set(expected)
+    for name, outcome in expected.items():
+        record = records[name]
+        assert record["status"] == outcome, record
+        if outcome == "failed":
+            assert name in record["error"] and "\n" not in record["error"], record
+            assert "internal error" not in record["error"], record
+    assert differences(outputs(out), outputs(local)) == []

@@ -153,3 +153,21 @@ def test_the_token_is_enforced(service, client):
     text = client.metrics()
     assert 'overnet_serve_requests_total{path="/v1/upscale",status="401"}' in text
     assert "overnet_serve_request_seconds_bucket" in text and "overnet_serve_queue_tiles" in text
+
+
+def test_bad_uploads_are_refused_alone_and_the_service_keeps_answering(client, tmp_path):
+    """The bad-input corpus as uploads: each bad body a 4xx with one line (never a 500
+    after the compute), each good one upscaled, and the service answers afterwards."""
+    from tests.jobs.corpus import make_corpus
+
+    expected = make_corpus(tmp_path / "corpus")
+    for name, outcome in expected.items():
+        body = (tmp_path / "corpus" / name).read_bytes()
+        if outcome == "done":
+            assert client.upscale(body).data, name
+            continue
+        with pytest.raises(ServiceError) as caught:
+            client.upscale(body)
+        assert 400 <= caught.value.status < 500, (name, caught.value)
+        assert "\n" not in caught.value.message and "/tmp" not in caught.value.message
+    assert client.upscale(encoded(noise(40, 30))).content_type == "image/png"
