@@ -46,8 +46,8 @@ class _Unused(Session):
 
 def _make(folder: Path, count: int) -> tuple[list[InputFile], Path]:
     inputs, out = folder / "in", folder / "out"
-    inputs.mkdir()
-    out.mkdir()
+    inputs.mkdir(parents=True)
+    out.mkdir(parents=True)
     for i in range(count):
         (inputs / f"{i:06d}.png").write_bytes(PNG_1X1)
         (out / f"{i:06d}.png").write_bytes(PNG_1X1)
