@@ -16,6 +16,7 @@ import hashlib
 import time
 from typing import Any
 
+from overnet.jobs.boundary import Step
 from overnet.scaleout.manifest import Record
 from overnet.scaleout.storage import Place, read_bytes, write_once
 
@@ -59,16 +60,14 @@ def output_place(row: dict[str, Any]) -> Place:
     return Place(row["out_root"], row["out_path"])
 
 
-def _reason(exc: BaseException) -> str:
-    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-
-
 def read_stage(row: dict[str, Any]) -> dict[str, Any]:
     """Fetch an image's bytes (videos are fetched whole by the actor), or hash an output
     that already exists (``verify``: the local command skips such files too)."""
     row = dict(row)
     if row["status"]:
         return row
+    step = Step(row["output"] if row["action"] == "verify" else row["input"])
+    step("read the input")
     try:
         if row["action"] == "verify":
             data = read_bytes(output_place(row))
@@ -76,9 +75,8 @@ def read_stage(row: dict[str, Any]) -> dict[str, Any]:
         elif row["kind"] == "image":
             row["data"] = read_bytes(input_place(row))
             row["input_size"] = len(row["data"])
-    except OSError as exc:
-        which = row["output"] if row["action"] == "verify" else row["input"]
-        row.update(status="failed", error=f"could not read {which}: {_reason(exc)}")
+    except Exception as exc:  # this file fails, the job goes on
+        row.update(status="failed", error=step.failure(exc))
     return row
 
 
@@ -89,12 +87,14 @@ def write_stage(row: dict[str, Any]) -> dict[str, Any]:
     row["data"] = b""
     if row["status"] or not data:
         return row
+    step = Step(row["input"])
+    step.output = row["output"]
+    step("write the output")
     try:
         write_once(output_place(row), data)
         row.update(status="done", output_size=len(data), sha256=_sha256(data))
-    except OSError as exc:
-        row.update(status="failed", error=f"could not write the output {row['output']}: "
-                   f"{_reason(exc)}")  # fmt: skip
+    except Exception as exc:  # this file fails, the job goes on
+        row.update(status="failed", error=step.failure(exc))
     return row
 
 

@@ -216,7 +216,7 @@ def test_stages_read_and_write_bytes_and_report_failures(tmp_path):
     record = record_of(row)
     assert record.status == "done" and record.output_size == 6 and len(record.sha256) == 64
     missing = read_stage(new_row(input="gone.png", in_path=str(tmp_path / "gone.png")))
-    assert missing["status"] == "failed" and "could not read gone.png" in missing["error"]
+    assert missing["status"] == "failed" and "could not read the input gone.png" in missing["error"]
 
 
 def test_the_actor_names_the_input_in_errors_and_matches_the_local_bytes(
