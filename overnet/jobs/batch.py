@@ -24,7 +24,7 @@ from overnet.imaging.files import (
     output_format,
     output_path,
 )
-from overnet.jobs.boundary import Step
+from overnet.jobs.boundary import Step, failure_line
 from overnet.jobs.budget import MemoryBudget
 from overnet.jobs.images import (
     ImageOptions,
@@ -74,7 +74,7 @@ class BatchReport:
             f"{done} upscaled, {self.count('skipped')} skipped (output exists; --overwrite to "
             f"redo), {self.count('failed')} failed in {self.seconds:.1f} s ({rate:.3g} images/s)"
         ]
-        lines += [f"  failed: {r.input}: {r.error}" for r in self.results if r.status == "failed"]
+        lines += [failure_line(str(r.input), r.error) for r in self.results if r.status == "failed"]
         lines += [f"  input: {p}" for p in self.problems]
         if self.removed_temps:
             count = len(self.removed_temps)

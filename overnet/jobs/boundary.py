@@ -32,7 +32,8 @@ def failure_reason(exc: BaseException, doing: str, name: str) -> str:
     OS errors say which step on which file; anything else is an internal error.
     """
     if isinstance(exc, OverNetError):
-        return " ".join(str(exc).split("\n")) or type(exc).__name__
+        text = " ".join(str(exc).split("\n")) or type(exc).__name__
+        return text if name in text else f"{name}: {text}"
     if isinstance(exc, MemoryError):
         return f"out of memory while trying to {doing} {name}; lower --max-memory or --tile"
     if isinstance(exc, OSError):
@@ -79,3 +80,9 @@ class Step:
     def failure(self, exc: BaseException) -> str:
         writing = self.doing == "write the output" and self.output
         return failure_reason(exc, self.doing, self.output if writing else self.name)
+
+
+def failure_line(name: str, error: str) -> str:
+    """A report's line for a failed item: its error, which names it (prefixed when an
+    error from elsewhere does not)."""
+    return f"  failed: {error}" if name in error else f"  failed: {name}: {error}"

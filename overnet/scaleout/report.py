@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from overnet.jobs.boundary import failure_line
 from overnet.scaleout.manifest import Record
 
 
@@ -74,7 +75,7 @@ class ScaleoutReport:
                 f"  actor {f.actor[:12]} on {f.host} (pid {pids}{again}): {f.files} file(s), "
                 f"{f.seconds:.1f} s busy, {f.rate:.3g} {unit}/s"
             )
-        lines += [f"  failed: {r.input}: {r.error}" for r in self.records if r.status == "failed"]
+        lines += [failure_line(r.input, r.error) for r in self.records if r.status == "failed"]
         lines += [f"  input: {p}" for p in self.problems]
         if self.removed_temps:
             lines.append(f"removed {len(self.removed_temps)} stale temp file(s) of killed writers")

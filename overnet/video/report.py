@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from overnet.jobs.boundary import failure_line
 from overnet.units import format_bytes
 
 
@@ -35,7 +36,7 @@ class VideoResult:
     def describe(self) -> str:
         """Two or more lines: what went in, what came out, and any notes."""
         if self.status == "failed":
-            return f"  failed: {self.input}: {self.error}"
+            return failure_line(str(self.input), self.error)
         if self.status == "skipped":
             return f"  skipped: {self.input} (output exists: {self.output})"
         size = f"{self.size[0]}x{self.size[1]} " if self.size else ""

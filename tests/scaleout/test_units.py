@@ -297,13 +297,13 @@ def test_the_summary_shows_each_actor_and_its_restarts():
         Record("a", "oa", "done", seconds=1.0, actor="A" * 32, host="h", pid=1),
         Record("b", "ob", "done", seconds=1.0, actor="A" * 32, host="h", pid=2),
         Record("c", "oc", "done", seconds=0.5, actor="B" * 32, host="h", pid=3),
-        Record("d", "od", "failed", "bad file"),
+        Record("d.png", "od", "failed", "bad file"),
     ]
     report = ScaleoutReport(records=records, seconds=2.0, actors=2, manifest="m.jsonl")
     text = report.summary()
     assert "3 upscaled, 0 skipped" in text and "1 failed" in text and "1.5 images/s" in text
     assert "pid 1, 2, restarted 1x): 2 file(s), 2.0 s busy, 1 images/s" in text
-    assert "failed: d: bad file" in text and not report.ok
+    assert "failed: d.png: bad file" in text and not report.ok
 
 
 @pytest.mark.parametrize(
