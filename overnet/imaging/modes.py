@@ -17,8 +17,7 @@ import numpy as np
 from PIL import Image
 
 from overnet.errors import InputError
-
-_INT_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+from overnet.imaging.pixels import from_float, to_float
 
 
 @dataclass
@@ -34,24 +33,6 @@ class SplitImage:
     palette: Image.Image | None = None  # the original P image (for its palette)
     transparency: Any = None
     info: dict[str, Any] = field(default_factory=dict)
-
-
-def _to_float(values: np.ndarray) -> np.ndarray:
-    if values.dtype in _INT_MAX:
-        return values.astype(np.float32) / _INT_MAX[values.dtype]
-    if np.issubdtype(values.dtype, np.floating):
-        return np.clip(values.astype(np.float32, copy=False), 0.0, 1.0)
-    raise InputError(
-        f"expected uint8, uint16 or float pixel values, got {values.dtype}; convert the array "
-        "first (float images must be scaled to [0, 1])"
-    )
-
-
-def _from_float(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    values = np.clip(values, 0.0, 1.0)
-    if dtype in _INT_MAX:
-        return np.floor(values * _INT_MAX[dtype] + 0.5).astype(dtype)
-    return values.astype(dtype)
 
 
 def split_array(image: np.ndarray) -> SplitImage:
@@ -71,7 +52,7 @@ def split_array(image: np.ndarray) -> SplitImage:
         )
     if data.shape[0] < 1 or data.shape[1] < 1:
         raise InputError(f"image has no pixels (shape {image.shape})")
-    values = _to_float(data)
+    values = to_float(data)
     color = values[:, :, :1] if data.shape[2] <= 2 else values[:, :, :3]
     gray = data.shape[2] <= 2
     rgb = np.repeat(color, 3, axis=2) if gray else np.ascontiguousarray(color)
@@ -83,7 +64,7 @@ def merge_array(split: SplitImage, rgb: np.ndarray, alpha: np.ndarray | None) ->
     """Rebuild the numpy form of ``split`` from upscaled ``rgb`` (H'xW'x3) and ``alpha``."""
     color = rgb.mean(axis=2, keepdims=True) if split.gray else rgb
     parts = [color] + ([alpha[:, :, None]] if alpha is not None else [])
-    merged = _from_float(np.concatenate(parts, axis=2), split.dtype)
+    merged = from_float(np.concatenate(parts, axis=2), split.dtype)
     return merged[:, :, 0] if split.channels == 0 else merged
 
 
@@ -172,11 +153,8 @@ def _to_palette(image: Image.Image, split: SplitImage) -> Image.Image:
         # it the nearest other palette colour.
         wrong = (indices == clear) & (alpha >= 128)
         if wrong.any():
-            palette = np.array(reference.getpalette()[: 256 * 3], np.int32).reshape(-1, 3)
-            colours = np.asarray(rgb, np.int32)[wrong]
-            dist = ((colours[:, None, :] - palette[None, :, :]) ** 2).sum(-1)
-            dist[:, clear] = np.iinfo(np.int32).max
-            indices[wrong] = dist.argmin(1)
+            palette = np.array(reference.getpalette()[: 256 * 3], np.int64).reshape(-1, 3)
+            indices[wrong] = nearest_entry(np.asarray(rgb)[wrong], palette, exclude=clear)
         indices[alpha < 128] = clear
         quantized = Image.fromarray(indices, "P")
         quantized.putpalette(reference.getpalette())
@@ -184,3 +162,36 @@ def _to_palette(image: Image.Image, split: SplitImage) -> Image.Image:
     elif split.transparency is not None:
         quantized.info["transparency"] = split.transparency
     return quantized
+
+
+#: colours compared with the palette at once in nearest_entry (x 256 entries x 8 bytes)
+_COLOURS_PER_CHUNK = 4096
+
+
+def nearest_entry(colours: np.ndarray, palette: np.ndarray, exclude: int) -> np.ndarray:
+    """For each of ``colours`` (Nx3 uint8), the index of the nearest ``palette`` entry
+    (Px3, squared RGB distance, lowest index on a tie) other than ``exclude``.
+
+    Memory and time follow the number of distinct colours, not of pixels: a photo-sized
+    run of pixels of one colour costs one comparison with the palette. Each chunk of
+    distinct colours is compared with all entries at once (``_COLOURS_PER_CHUNK`` x P).
+    """
+    packed = (
+        colours[:, 0].astype(np.uint32) << 16
+        | colours[:, 1].astype(np.uint32) << 8
+        | colours[:, 2].astype(np.uint32)
+    )
+    unique, inverse = np.unique(packed, return_inverse=True)
+    distinct = np.stack([unique >> 16, (unique >> 8) & 0xFF, unique & 0xFF], axis=1)
+    distinct = distinct.astype(np.int64)
+    palette = palette.astype(np.int64)
+    best = np.empty(len(unique), np.intp)
+    for start in range(0, len(unique), _COLOURS_PER_CHUNK):
+        part = distinct[start : start + _COLOURS_PER_CHUNK]
+        dist = np.zeros((len(part), len(palette)), np.int64)
+        for channel in range(3):
+            dist += (part[:, channel, None] - palette[None, :, channel]) ** 2
+        if 0 <= exclude < len(palette):
+            dist[:, exclude] = np.iinfo(np.int64).max
+        best[start : start + len(part)] = dist.argmin(1)
+    return best[inverse.reshape(-1)]

@@ -8,8 +8,9 @@ For a pipeline of one's own (a PyAV or OpenCV loop, a camera)::
 Frames are numpy HxWx3 RGB arrays: uint8 (0..255), uint16 (0..65535, e.g. 10-bit video
 decoded to ``rgb48le``) or float (0..1). Each result has the input's dtype. The network
 runs on float32 frames, so 16-bit input keeps its depth all the way through.
-Conversions match ``Upscaler.upscale`` bit for bit (uint -> float: divide by the maximum;
-float -> uint: clip to [0, 1], multiply by the maximum, round half up).
+Conversions are :mod:`overnet.imaging.pixels`, the ones ``Upscaler.upscale`` uses, so
+the values match it bit for bit (uint -> float: divide by the maximum; float -> uint:
+clip to [0, 1], multiply by the maximum, round half up).
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 
 from overnet.errors import InputError
+from overnet.imaging.pixels import is_pixel_dtype, nchw_to_nhwc, nhwc_to_nchw
 from overnet.runtime.upscaler import Upscaler
-
-_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 
 
 def check_frame(frame: object) -> np.ndarray:
@@ -33,29 +33,19 @@ def check_frame(frame: object) -> np.ndarray:
             f"expected an HxWx3 RGB frame, got shape {frame.shape}; gray and alpha images "
             "go through Upscaler.upscale"
         )
-    if frame.dtype not in _MAX and not np.issubdtype(frame.dtype, np.floating):
+    if not is_pixel_dtype(frame.dtype):
         raise InputError(f"expected uint8, uint16 or float [0, 1] frames, got {frame.dtype}")
     return frame
 
 
 def to_batch(frames: Sequence[np.ndarray]) -> np.ndarray:
     """N HxWx3 frames of one shape and dtype -> Nx3xHxW float32 in [0, 1]."""
-    stacked = np.stack(frames)
-    if stacked.dtype in _MAX:
-        values = stacked.astype(np.float32) / _MAX[stacked.dtype]
-    else:
-        values = np.clip(stacked.astype(np.float32, copy=False), 0.0, 1.0)
-    return np.ascontiguousarray(values.transpose(0, 3, 1, 2))
+    return nhwc_to_nchw(np.stack(frames))
 
 
 def from_batch(batch: np.ndarray, dtype: np.dtype) -> list[np.ndarray]:
     """Nx3xHxW float (not clipped) -> N HxWx3 frames of ``dtype``."""
-    dtype = np.dtype(dtype)
-    values = np.clip(batch, 0.0, 1.0).transpose(0, 2, 3, 1)
-    if dtype in _MAX:
-        values = np.floor(values * _MAX[dtype] + 0.5)
-    out = values.astype(dtype)
-    return [np.ascontiguousarray(frame) for frame in out]
+    return [np.ascontiguousarray(frame) for frame in nchw_to_nhwc(batch, dtype)]
 
 
 def frames_per_run(upscaler: Upscaler, height: int, width: int) -> int:
