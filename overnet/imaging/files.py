@@ -1,21 +1,52 @@
-"""Input discovery, output naming and metadata-preserving writes for batch upscaling."""
+"""Input discovery, output naming, and image files as bytes or paths for upscaling.
+
+Reading: :func:`probe_image` (header only) and :func:`load_image` (decode) take a path
+or the file's bytes, so the CLI, the service and the Ray actors read images the same
+way, without temp files. Only the accepted formats' parsers see the bytes
+(:data:`overnet.imaging.io.ACCEPTED_FORMATS`), the pixel count is checked from the header
+before any decode, and every failure is an InputError that names the image.
+
+Writing: :func:`check_output_fits` refuses, before any compute, an output larger than
+its format can hold (:data:`OUTPUT_LIMITS`); :func:`encode_image` gives the file's
+bytes (metadata kept) and :func:`save_image` writes them atomically.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import glob
+import io
 import os
+import struct
 import tempfile
-import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
 
+from overnet._atomic import write_bytes_atomic
 from overnet.errors import InputError
-from overnet.imaging.io import IMAGE_SUFFIXES, is_image_path, open_image
-from overnet.imaging.png16 import is_png16_color, read_png16, write_png16
+from overnet.imaging.io import (
+    ACCEPTED_FORMATS,
+    DECODE_ERRORS,
+    FORMAT_ALIASES,
+    IMAGE_SUFFIXES,
+    allow_pillow_pixels,
+    decode_pil,
+    is_image_path,
+    open_path,
+    pil_open,
+)
+from overnet.imaging.png16 import (
+    HEADER_BYTES,
+    decode_png16,
+    encode_png16,
+    is_png16_color,
+    read_header,
+)
 
 #: --format name -> (Pillow format, file suffix)
 OUTPUT_FORMATS = {
@@ -120,17 +151,24 @@ def check_output_dir(out_dir: Path) -> None:
         ) from exc
 
 
-@contextlib.contextmanager
-def _pillow_pixel_limit(max_pixels: int):
-    """Let Pillow open what our own --max-pixels allows (it refuses > 2x its limit)."""
-    saved = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = max(max_pixels, saved or 0)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            yield
-    finally:
-        Image.MAX_IMAGE_PIXELS = saved
+#: What a source of load_image / probe_image may be: a path, or the file's bytes.
+Source = str | os.PathLike | bytes | bytearray | memoryview
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image's header says, read before any pixel is decoded."""
+
+    format: str  # Pillow format name, one of ACCEPTED_FORMATS
+    width: int
+    height: int
+    mode: str  # Pillow mode ("RGB", "RGBA", "P", ...); a 16-bit PNG's is RGB or RGBA
+    png16: bool = False  # a 16-bit RGB/RGBA PNG: load_image returns a Png16Image
+    frames: int = 1  # pictures in the file (pages, animation frames); the first is read
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
 
 
 @dataclass
@@ -150,33 +188,178 @@ class Png16Image:
         return self.pixels.shape[1]
 
 
-def load_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image | Png16Image:
-    """Decode ``path`` after checking its header size against ``max_pixels``.
+def _is_bytes(source: object) -> bool:
+    return isinstance(source, (bytes, bytearray, memoryview))
 
-    16-bit RGB/RGBA PNGs come back as Png16Image (full depth); everything else as PIL.
-    """
-    limit = f"the {max_pixels / 1e6:.0f} MP limit that guards against decompression bombs"
-    with _pillow_pixel_limit(max_pixels):
-        try:
-            with Image.open(path) as probe:
-                width, height = probe.size
-        except Exception:  # open_image below reports the precise problem
-            width = height = 0
-        if width * height > max_pixels:
-            raise InputError(
-                f"{path} is {width}x{height} ({width * height / 1e6:.0f} MP), above {limit}; "
-                "raise --max-pixels if the file is trusted"
-            )
-        if is_png16_color(path):
-            return Png16Image(*read_png16(path))
-        image = open_image(path)
-    bits = getattr(image, "tag_v2", {}).get(258) if image.format == "TIFF" else None
+
+def _name_of(source: Source, name: str | None) -> str:
+    if name:
+        return name
+    return "the image" if _is_bytes(source) else str(source)
+
+
+@contextlib.contextmanager
+def _opened(source: Source, name: str) -> Iterator[BinaryIO]:
+    """A binary file object of ``source`` (a path, or the file's bytes)."""
+    if _is_bytes(source):
+        if len(source) == 0:
+            raise InputError(f"{name} is empty (0 bytes); send an image file")
+        yield io.BytesIO(source)
+    else:
+        with open_path(source, name) as fh:
+            yield fh
+
+
+def _limit_error(name: str, width: int, height: int, max_pixels: int) -> InputError:
+    return InputError(
+        f"{name} is {width}x{height} ({width * height / 1e6:.0f} MP), above the "
+        f"{max_pixels / 1e6:.0f} MP limit that guards against decompression bombs; "
+        "raise --max-pixels if the file is trusted"
+    )
+
+
+def _header(fh: BinaryIO, name: str, max_pixels: int) -> tuple[ImageHeader, Image.Image | None]:
+    """The header of the open file ``fh`` and, unless it is a 16-bit PNG, the PIL image
+    opened on it (header parsed, pixels not decoded)."""
+    head = fh.read(HEADER_BYTES)
+    fh.seek(0)
+    if is_png16_color(head):
+        png = read_header(head, name)  # strict: an IHDR libspng would refuse is refused here
+        if png.width * png.height > max_pixels:
+            raise _limit_error(name, png.width, png.height, max_pixels)
+        mode = "RGB" if png.channels == 3 else "RGBA"
+        return ImageHeader("PNG", png.width, png.height, mode, png16=True), None
+    allow_pillow_pixels(max_pixels)
+    image = pil_open(fh, name)
+    width, height = image.size
+    if width * height > max_pixels:
+        raise _limit_error(name, width, height, max_pixels)
+    if width < 1 or height < 1:
+        raise InputError(f"{name} is corrupt: its header states a size of {width}x{height}")
+    fmt = FORMAT_ALIASES.get(image.format, image.format)
+    if fmt not in ACCEPTED_FORMATS:  # a plugin that reports another name
+        raise InputError(f"{name} is a {image.format} image, not a PNG, JPEG, WebP, TIFF or BMP")
+    bits = image.tag_v2.get(258) if fmt == "TIFF" else None
     if image.mode in ("RGB", "RGBA") and bits and max(bits) > 8:
         raise InputError(
-            f"{path} is a {max(bits)}-bit RGB TIFF, which Pillow decodes to 8 bits; convert "
+            f"{name} is a {max(bits)}-bit RGB TIFF, which Pillow decodes to 8 bits; convert "
             "it to a 16-bit PNG (kept at full depth) or to 8-bit first"
         )
+    try:
+        frames = int(getattr(image, "n_frames", 1))
+    except (*DECODE_ERRORS, Image.DecompressionBombError):
+        frames = 1  # a damaged later page or frame: the first is what is read
+    return ImageHeader(fmt, width, height, image.mode, frames=frames), image
+
+
+def probe_image(
+    source: Source, max_pixels: int = DEFAULT_MAX_PIXELS, *, name: str | None = None
+) -> ImageHeader:
+    """The header of ``source`` (a path, or the file's bytes), read without decoding any
+    pixel and only by the parsers of ACCEPTED_FORMATS.
+
+    InputError (naming ``name``, default: the path, or "the image" for bytes) for a
+    missing, empty or unreadable file, a format that is not accepted, a damaged header,
+    more than ``max_pixels`` pixels, and a 16-bit RGB TIFF (Pillow would read 8 bits).
+    """
+    name = _name_of(source, name)
+    with _opened(source, name) as fh:
+        header, image = _header(fh, name, max_pixels)
+        if image is not None:
+            image.close()
+    return header
+
+
+def load_image(
+    source: Source, max_pixels: int = DEFAULT_MAX_PIXELS, *, name: str | None = None
+) -> Image.Image | Png16Image:
+    """Decode ``source`` (a path, or the file's bytes) after checking its header
+    (:func:`probe_image`, so a refusal costs a header read).
+
+    16-bit RGB/RGBA PNGs come back as Png16Image (full depth); everything else as a
+    decoded PIL image (the first picture of a multi-page or animated file). Every
+    problem is an InputError naming ``name`` (default: the path, or "the image").
+    """
+    name = _name_of(source, name)
+    with _opened(source, name) as fh:
+        header, image = _header(fh, name, max_pixels)
+        if image is None:
+            data = bytes(source) if _is_bytes(source) else _read_all(fh, name)
+            return Png16Image(*decode_png16(data, name=name, max_pixels=max_pixels))
+        decode_pil(image, name)
+    if image.size != (header.width, header.height):
+        raise InputError(
+            f"{name}: the header says {header.width}x{header.height} but the image decodes "
+            f"to {image.width}x{image.height}; the file is damaged"
+        )
     return image
+
+
+def _read_all(fh: BinaryIO, name: str) -> bytes:
+    try:
+        return fh.read()
+    except OSError as exc:
+        raise InputError(f"cannot read {name} ({exc.strerror or exc})") from exc
+
+
+@dataclass(frozen=True)
+class OutputLimit:
+    """The largest image an output format can hold, as Pillow writes it."""
+
+    max_side: int  # pixels per side
+    max_bytes: int | None  # uncompressed pixel bytes (None: no limit besides max_side)
+    why: str
+
+
+#: --format name -> the largest output it can hold (checked by check_output_fits)
+OUTPUT_LIMITS = {
+    "png": OutputLimit(2**31 - 1, None, "PNG stores at most 2^31-1 pixels per side"),
+    "jpg": OutputLimit(
+        65500,
+        None,
+        "JPEG stores at most 65535 pixels per side, and libjpeg (Pillow's encoder) 65500",
+    ),
+    "webp": OutputLimit(16383, None, "WebP stores at most 16383 pixels per side"),
+    "tiff": OutputLimit(
+        2**32 - 1,
+        2**32,
+        "Pillow writes classic TIFF, whose 32-bit offsets end at 4 GiB; estimated from "
+        "the uncompressed pixels (width x height x bytes per pixel)",
+    ),
+}
+# Bytes per pixel as written to TIFF, by PIL mode; an unknown mode counts as the most.
+_TIFF_BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "LA": 2, "I;16": 2, "RGB": 3, "RGBA": 4}
+_FORMAT_NAMES = {"png": "PNG", "jpg": "JPEG", "webp": "WebP", "tiff": "TIFF"}
+
+
+def check_output_fits(
+    fmt: str, width: int, height: int, *, name: str | None = None, mode: str | None = None
+) -> None:
+    """Refuse, before any compute, an output of ``width`` x ``height`` that the output
+    format ``fmt`` (a --format name) cannot store (:data:`OUTPUT_LIMITS`); the message
+    says the size, the limit and what to do. ``mode`` (PIL mode of the output) refines
+    the TIFF size estimate; without it a pixel counts as 4 bytes (RGBA, I, F)."""
+    if fmt not in OUTPUT_LIMITS:
+        raise InputError(f"--format must be one of {', '.join(OUTPUT_LIMITS)}, got {fmt}")
+    limit = OUTPUT_LIMITS[fmt]
+    label = _FORMAT_NAMES[fmt]
+    what = f"{name}: the" if name else "The"
+    if max(width, height) > limit.max_side:
+        alternatives = [f for f, lim in OUTPUT_LIMITS.items() if max(width, height) <= lim.max_side]
+        raise InputError(
+            f"{what} {width}x{height} output is too large for {label}, which stores at most "
+            f"{limit.max_side} pixels per side ({limit.why}); use --format "
+            f"{' or '.join(alternatives)}, or a lower --scale"
+        )
+    if limit.max_bytes is not None:
+        per_pixel = _TIFF_BYTES_PER_PIXEL.get(mode or "", 4)
+        size = width * height * per_pixel
+        if size > limit.max_bytes:
+            raise InputError(
+                f"{what} {width}x{height} output is about {size / 2**30:.1f} GiB of pixels, "
+                f"above the {limit.max_bytes / 2**30:.0f} GiB a {label} file can hold "
+                f"({limit.why}); use --format png, or a lower --scale"
+            )
 
 
 def check_format_fits(image: Image.Image, fmt: str) -> None:
@@ -192,19 +375,24 @@ def check_format_fits(image: Image.Image, fmt: str) -> None:
         raise InputError("PNG cannot store 32-bit float images; use --format tiff")
 
 
-def save_image(image: Image.Image | Png16Image, path: Path, fmt: str, quality: int = 95) -> Path:
-    """Write atomically, keeping the ICC profile, EXIF (orientation included) and DPI."""
-    from overnet.imaging.io import write_image_atomic
-
+def encode_image(image: Image.Image | Png16Image, fmt: str, quality: int = 95) -> bytes:
+    """The bytes of ``image`` as a ``fmt`` file (a --format name), keeping the ICC
+    profile, EXIF (orientation included), DPI and transparency; JPEG with 4:4:4 chroma
+    at quality >= 90 (4:2:0 below), WebP in RGB/RGBA, TIFF deflate-compressed, a
+    Png16Image as a 16-bit PNG with its metadata chunks."""
+    if fmt not in OUTPUT_FORMATS:
+        raise InputError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, got {fmt}")
     if isinstance(image, Png16Image):
         if fmt != "png":
             raise InputError(
                 f"16-bit RGB images are written as PNG only ({fmt} would drop to 8 bits); "
                 "use --format png"
             )
-        return write_png16(image.pixels, path, image.chunks)
+        check_output_fits(fmt, image.width, image.height)
+        return encode_png16(image.pixels, image.chunks)
 
     check_format_fits(image, fmt)
+    check_output_fits(fmt, image.width, image.height, mode=image.mode)
     pil_format = OUTPUT_FORMATS[fmt][0]
     options: dict = {}
     for key in ("icc_profile", "exif", "dpi"):
@@ -224,4 +412,18 @@ def save_image(image: Image.Image | Png16Image, path: Path, fmt: str, quality: i
     elif pil_format == "TIFF":
         options["compression"] = "tiff_deflate"
         options.pop("transparency", None)
-    return write_image_atomic(image, path, format=pil_format, **options)
+    buffer = io.BytesIO()
+    try:
+        image.save(buffer, format=pil_format, **options)
+    except (ValueError, OSError, struct.error, TypeError, KeyError) as exc:
+        raise InputError(
+            f"Pillow could not encode this {image.mode} {image.width}x{image.height} image "
+            f"as {_FORMAT_NAMES[fmt]} ({exc}); try another --format"
+        ) from exc
+    return buffer.getvalue()
+
+
+def save_image(image: Image.Image | Png16Image, path: Path, fmt: str, quality: int = 95) -> Path:
+    """Write :func:`encode_image`'s bytes to ``path`` atomically (a temp file in the same
+    folder, then a rename): a failure leaves the old file or none, never a torn one."""
+    return write_bytes_atomic(path, encode_image(image, fmt, quality))
