@@ -118,7 +118,27 @@ def split_pil(image: Image.Image) -> SplitImage:
 def merge_pil(split: SplitImage, rgb: np.ndarray, alpha: np.ndarray | None) -> Image.Image:
     """Rebuild a PIL image in the input's mode (palette images are mapped back to their
     palette, without dithering; alpha below 0.5 becomes the transparent index)."""
-    array = merge_array(split, rgb, alpha)
+    return pil_from_array(split, merge_array(split, rgb, alpha))
+
+
+def merge_array_in_strips(
+    split: SplitImage, rgb: np.ndarray, alpha: np.ndarray | None, rows: int = 256
+) -> np.ndarray:
+    """``merge_array`` a band of ``rows`` output rows at a time into one result array:
+    the float temporaries of the conversion stay a band's size, not the image's (at
+    4K x2 the whole-image ones would be several GB)."""
+    height = rgb.shape[0]
+    first = merge_array(split, rgb[:rows], None if alpha is None else alpha[:rows])
+    merged = np.empty((height, *first.shape[1:]), first.dtype)
+    merged[:rows] = first
+    for top in range(rows, height, rows):
+        band = slice(top, top + rows)
+        merged[band] = merge_array(split, rgb[band], None if alpha is None else alpha[band])
+    return merged
+
+
+def pil_from_array(split: SplitImage, array: np.ndarray) -> Image.Image:
+    """The PIL image of ``split``'s mode from its merged numpy form (``merge_array``)."""
     mode = split.pil_mode
     if mode in ("I", "I;16", "I;16B", "I;16L"):
         out = (

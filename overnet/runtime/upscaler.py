@@ -293,17 +293,30 @@ class Upscaler:
         """
         from PIL import Image
 
-        from overnet.imaging.modes import merge_array, merge_pil, split_array, split_pil
+        from overnet.imaging.modes import (
+            merge_array_in_strips,
+            pil_from_array,
+            split_array,
+            split_pil,
+        )
 
         is_pil = isinstance(image, Image.Image)
         split = split_pil(image) if is_pil else split_array(image)
+        # Each buffer is dropped as soon as the next step has what it needs: these host
+        # buffers are counted in max_memory (runtime.memory.host_bytes).
         nchw = np.ascontiguousarray(split.rgb.transpose(2, 0, 1)[None])
+        alpha_in = None if split.alpha is None else np.ascontiguousarray(split.alpha)
+        split.rgb = split.alpha = None  # type: ignore[assignment]
         out = self.upscale_array(nchw)[0]
+        del nchw
         rgb = out.transpose(1, 2, 0)
         alpha = None
-        if split.alpha is not None:
-            alpha = _resize_plane(split.alpha, rgb.shape[0], rgb.shape[1])
-        return merge_pil(split, rgb, alpha) if is_pil else merge_array(split, rgb, alpha)
+        if alpha_in is not None:
+            alpha = _resize_plane(alpha_in, rgb.shape[0], rgb.shape[1])
+            del alpha_in
+        merged = merge_array_in_strips(split, rgb, alpha)
+        del out, rgb, alpha
+        return pil_from_array(split, merged) if is_pil else merged
 
     def upscale_with(self, image: Any, run: Callable[[np.ndarray], np.ndarray]) -> Any:
         """``upscale``, with every group of equal-shape tiles (an Nx3xhxw float32 batch,
@@ -344,7 +357,9 @@ def _resize_plane(plane: np.ndarray, height: int, width: int) -> np.ndarray:
     """Bicubic resize of an HxW float32 plane (alpha) to height x width, clipped to [0, 1]."""
     from PIL import Image
 
-    resized = Image.fromarray(plane.astype(np.float32), "F").resize(
+    resized = Image.fromarray(plane.astype(np.float32, copy=False), "F").resize(
         (width, height), Image.Resampling.BICUBIC
     )
-    return np.clip(np.asarray(resized), 0.0, 1.0)
+    plane = np.array(resized)  # a writable copy; the PIL image goes with this scope
+    del resized
+    return np.clip(plane, 0.0, 1.0, out=plane)
