@@ -12,7 +12,9 @@ import click
 from overnet.cli.library import LibraryChoice
 from overnet.cli.options import (
     backend_option,
+    choose_model,
     device_option,
+    fetch_if_pretrained,
     integer_scale,
     progress_option,
     scale_option,
@@ -62,7 +64,10 @@ def _session_predictor(
 
 
 @click.command("eval")
-@weights_option("Checkpoint (.pth/.pth.tar/.safetensors) or exported model.", required=True)
+@weights_option(
+    "Checkpoint (.pth/.pth.tar/.safetensors), exported model or pretrained name (x2, x3). "
+    "Default: the pretrained x2 (x3 for --scale 3)."
+)
 @click.option(
     "--data",
     "data_dirs",
@@ -100,7 +105,7 @@ def _session_predictor(
 @click.option("--compare-paper/--no-compare-paper", default=True, help="Paper's figures row.")
 @progress_option()
 def eval_(
-    weights: Path,
+    weights: Path | None,
     data_dirs: tuple[Path, ...],
     scale: float | None,
     protocol: str,
@@ -121,6 +126,7 @@ def eval_(
     why = "evaluation reads the dataset's LR images of one integer scale (X2, X3)"
     if scale is not None:
         integer_scale(scale, "--scale", why)
+    weights = fetch_if_pretrained(choose_model(None, weights, scale, model_option=False))
     if backend == "torch" and not tile and not overscale:
         model_scale, predict = _torch_predictor(weights, scale, device)
     else:

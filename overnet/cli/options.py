@@ -148,6 +148,51 @@ def weights_option(help: str, required: bool = False) -> Decorator:
     return click.option("--weights", type=click.Path(path_type=Path), required=required, help=help)
 
 
+#: the pretrained model a command runs when given no --model or --weights, and the one
+#: a target --scale above 2 picks (x2 serves scales up to 3, x3 up to 4)
+DEFAULT_PRETRAINED = "x2"
+LARGE_SCALE_PRETRAINED = "x3"
+
+
+def default_pretrained(scale: float | None) -> str:
+    """``x2``, or ``x3`` for a target ``--scale`` above 2 (2.5, 3, 4)."""
+    return LARGE_SCALE_PRETRAINED if scale is not None and scale > 2 else DEFAULT_PRETRAINED
+
+
+def choose_model(
+    model: Any, weights: Any, scale: float | None, *, model_option: bool = True
+) -> Any:
+    """The model a runtime command opens: ``--model``, ``--weights``, or else the pretrained
+    :func:`default_pretrained` name, announced on stderr (it is the command's first line).
+    ``model_option``: the command has ``--model`` besides ``--weights``."""
+    if model is not None and weights is not None:
+        raise InputError("give --model (exported file) or --weights (checkpoint), not both")
+    if model is not None:
+        return model
+    if weights is not None:
+        return weights
+    name = default_pretrained(scale)
+    given = "--model or --weights" if model_option else "--weights"
+    why = f" for --scale {scale:g}" if scale is not None and name != DEFAULT_PRETRAINED else ""
+    click.echo(
+        f"no {given} given: using the pretrained {name} model{why} (as --weights {name})",
+        err=True,
+    )
+    return name
+
+
+def fetch_if_pretrained(model: Any) -> Any:
+    """``model`` as it is, or for a pretrained name (``x2``) that is no file here its cached
+    weights, fetched on first use with the progress lines on stderr (stdout is the report)."""
+    if not isinstance(model, (str, Path)) or Path(model).exists():
+        return model
+    from overnet.weights import pretrained
+
+    if pretrained.canonical_name(str(model)) is None:
+        return model
+    return pretrained.resolve(str(model), say=lambda line: click.echo(line, err=True))
+
+
 def scale_option(help: str) -> Decorator:
     return click.option("--scale", type=SCALE, default=None, metavar="FLOAT", help=help)
 

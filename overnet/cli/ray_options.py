@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from overnet.cli.options import Decorator, stack
+from overnet.cli.options import Decorator, choose_model, stack
 
 _RAY_ONLY = ("actors", "num_cpus", "num_gpus", "manifest")
 
@@ -117,12 +117,10 @@ def _refuse_without_ray(params: dict[str, Any]) -> None:
 def run_on_ray(address: str, ray_params: dict[str, Any], params: dict[str, Any]) -> None:
     """``overnet upscale --ray``: the local command's parameters through upscale_on_ray."""
     from overnet.cli.video_options import check_video_options, video_settings
-    from overnet.errors import InputError
     from overnet.scaleout import Cluster, upscale_on_ray
     from overnet.video.encode import default_encoder_threads
 
-    if (params["model"] is None) == (params["weights"] is None):
-        raise InputError("give exactly one of --model (exported file) or --weights (checkpoint)")
+    model = choose_model(params["model"], params["weights"], params["scale"])
     cluster = Cluster(address, ray_params["actors"], ray_params["num_cpus"], ray_params["num_gpus"])
     encode, trim = video_settings(params)
     # this machine's thread count, not each node's: outputs then match the local command's
@@ -132,7 +130,7 @@ def run_on_ray(address: str, ray_params: dict[str, Any], params: dict[str, Any])
         report = upscale_on_ray(
             list(params["inputs"]),
             params["out_dir"],
-            params["model"] or params["weights"],
+            model,
             backend=params["backend"],
             device=params["device"],
             precision=params["precision"],

@@ -15,7 +15,9 @@ import click
 from overnet.cli.library import LibraryChoice, constant, parameter_default
 from overnet.cli.options import (
     backend_option,
+    choose_model,
     device_option,
+    fetch_if_pretrained,
     progress_option,
     scale_option,
     stack,
@@ -35,13 +37,15 @@ _model = stack(
         "--model",
         type=PATH_OR_URI,
         default=None,
-        help="Exported model: .onnx (openvino/onnxruntime) or .engine (tensorrt).",
+        help="Exported model: .onnx (openvino/onnxruntime) or .engine (tensorrt). With "
+        "neither --model nor --weights: the pretrained x2 (x3 for --scale above 2).",
     ),
     click.option(
         "--weights",
         type=PATH_OR_URI,
         default=None,
-        help="Checkpoint (.pth/.pth.tar/.safetensors); ONNX backends export it once.",
+        help="Checkpoint (.pth/.pth.tar/.safetensors) or pretrained name (x2, x3, fetched "
+        "once); ONNX backends export it once.",
     ),
     backend_option("auto"),
     device_option("cpu", help="Device: cpu or cuda[:N]."),
@@ -144,8 +148,7 @@ def upscale(
     from overnet.runtime.upscaler import Upscaler
     from overnet.video.files import split_inputs, upscale_video_files
 
-    if (model is None) == (weights is None):
-        raise InputError("give exactly one of --model (exported file) or --weights (checkpoint)")
+    chosen = choose_model(model, weights, scale)
     images, videos, problems = split_inputs(list(inputs), recursive, exclude=out_dir)
     if not images and not videos:
         raise InputError("no input images or videos: " + "; ".join(problems))
@@ -153,7 +156,12 @@ def upscale(
     if videos:
         check_video_options(encode, video_format)
     session = open_session(
-        model or weights, backend, device=device, precision=precision, scale=scale, threads=threads
+        fetch_if_pretrained(chosen),
+        backend,
+        device=device,
+        precision=precision,
+        scale=scale,
+        threads=threads,
     )
     ok = not problems
     try:

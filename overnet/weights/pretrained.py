@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from overnet._atomic import atomic_target
+from overnet._optional import require
 from overnet.cache import cache_dir
 from overnet.errors import WeightsError
 from overnet.formats.digest import sha256_file
@@ -105,7 +106,7 @@ def _model(name: str) -> Pretrained:
     key = canonical_name(name)
     if key is None:
         raise WeightsError(
-            f"unknown pretrained weights {name!r}; available: {', '.join(PRETRAINED)}"
+            f"unknown pretrained weights '{name}'; available: {', '.join(PRETRAINED)}"
         )
     return PRETRAINED[key]
 
@@ -179,6 +180,8 @@ def fetch(
     elif force or not upstream.is_file() or sha256_file(upstream) != model.sha256:
         upstream.parent.mkdir(parents=True, exist_ok=True)
         _download(model, url_for(model.name), upstream, say)
+    require("torch", f"converting the pretrained {model.name} weights, once", "export")
+    require("onnx", f"converting the pretrained {model.name} weights, once", "export")
     from overnet.weights.onnx_import import import_onnx_weights
 
     result = import_onnx_weights(upstream, target, scale=model.scale)
@@ -195,7 +198,7 @@ def resolve(name_or_path: str | Path, say: Callable[[str], None] = print) -> Pat
     path = Path(name_or_path)
     if path.exists() or canonical_name(str(name_or_path)) is None:
         return path
-    target = weights_path(str(name_or_path))
-    if not target.is_file():
-        say(f"pretrained weights {name_or_path!r} are not cached yet: fetching them once")
-    return fetch(str(name_or_path), say=say)
+    name = str(name_or_path)
+    if not weights_path(name).is_file():
+        say(f"pretrained weights {name} are not cached yet: fetching them once")
+    return fetch(name, say=say)
