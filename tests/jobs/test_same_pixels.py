@@ -59,6 +59,7 @@ def local(model, tmp_path_factory):
     assert report.ok, report.summary()
     tiled = [len(upscaler.plan(h, w).tiles) > 1 for w, h in SIZES]
     assert tiled == [False, False, True]
+    assert "1 image(s) ran in tiles to fit --max-memory 0.4 GB" in report.summary()
     return {item.path.name: ((out / item.path.name).read_bytes(), item.path) for item in inputs}
 
 
