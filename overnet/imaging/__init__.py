@@ -1,4 +1,4 @@
-"""Image I/O and conversions (numpy + Pillow only)."""
+"""Image I/O and conversions (numpy, Pillow, and pyspng for 16-bit RGB PNGs)."""
 
 from overnet.imaging.io import (
     IMAGE_SUFFIXES,

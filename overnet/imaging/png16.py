@@ -5,35 +5,43 @@ Arrays are HxWx3 or HxWx4 uint16. Colour-management and metadata chunks (iCCP, s
 gAMA, cHRM, eXIf, pHYs) are carried over unchanged.
 
 Reading. Our own code only walks the chunks (lengths, CRCs, order) and validates the
-header; the pixels are decoded by libspng through ``pyspng`` (a 0.2 MB wheel, a core
-dependency), which undoes the row filters and Adam7 interlacing in C. Chosen over the
-libpng-based readers after ``benchmarks/png16_decode.py`` (results in
-``benchmarks/results/png16-decode.txt``: 25 MP RGB48 decode, install size, interlacing,
-bounds): all three C decoders take about 1 s where our former numpy/Python decoder took
-tens of seconds, and only libspng stops inflating at the end of the image. libpng
-(imagecodecs, OpenCV) inflates whatever follows the last row in the same zlib stream,
-into a small buffer but to the end: a 1 MB file with a 1x1 header cost 2.2 s, so a 50 MB
-body could hold a CPU for minutes. imagecodecs (libpng, 79 MB installed) and OpenCV
-(173 MB) are also far heavier than a core dependency should be.
+header; the pixels are decoded by libspng through ``pyspng`` (a 0.2 MB wheel, 0.4 MB
+installed, a core dependency), which undoes the row filters and Adam7 interlacing in C.
+Chosen after ``benchmarks/png16_decode.py`` (``benchmarks/results/png16-decode.txt``,
+25 MP RGB48 on a 2-CPU EPYC): the C decoders all take 0.9-1.2 s with the five filters in
+turn and 1.6-2.5 s with Paeth on every row (libpng, in imagecodecs and OpenCV, ahead by
+0.1-0.6 s), where our former numpy/Python decoder took 13.5 s and 58 s; pypng took 19 s.
+What decided it:
+
+* only libspng stops inflating at the image's last row. libpng inflates whatever
+  follows in the same zlib stream, into a small buffer but to its end: a 1 MB file
+  with a 1x1 header held a CPU for 2.2 s, so a crafted upload within the service's
+  50 MB body limit could hold one for well over a minute;
+* size: imagecodecs is 82 MB installed (26 MB wheel, 60 codecs), OpenCV 180 MB; a
+  core dependency that every install pulls should not be either.
+
+What it costs: pyspng holds the GIL while it decodes (1-2.5 s per 25 MP here, against
+minutes of upscaling for such an image), returns 16-bit RGB as RGBA with an opaque
+alpha (dropped here, as a view), skips CRCs (checked here) and cannot encode.
 
 Bounds, before and during the decode:
 
 * the header is read first: width x height is checked against ``max_pixels`` before a
   byte is inflated, and only a well-formed 13-byte IHDR with a matching CRC is accepted;
-* every chunk length and CRC is checked (libspng is told to skip CRCs by pyspng), so a
-  damaged file is an InputError as with Pillow, never a ``struct.error``;
+* every chunk's length and CRC is checked, so a damaged file is an InputError as with
+  Pillow, never a ``struct.error``;
+* compressed image data beyond what the header's size can need (:func:`raw_size` plus
+  deflate's worst-case overhead, :func:`max_compressed_size`) is refused unread;
 * libspng is handed only IHDR, the IDAT chunks and IEND: the ancillary chunks, which it
   would otherwise parse and partly inflate (iCCP, zTXt, iTXt), never reach it; the kept
   ones are copied here as bytes, uninterpreted;
 * libspng inflates exactly the image's rows (height x (stride + 1) bytes, or the seven
   Adam7 passes) into an output buffer of the header's size, and stops there.
 
-pyspng holds the GIL while it decodes (about 1 s for 25 MP on the benchmark machine),
-and returns 16-bit RGB as RGBA with an opaque alpha, which is dropped here (a view).
-
-Writing stays ours: neither pyspng (a decoder only) nor imagecodecs' PNG encoder can
-insert the metadata chunks, and numpy does the one row filter used (Up) for the whole
-image at once, so zlib's deflate is the only real cost.
+Writing stays ours: pyspng only decodes, and imagecodecs' PNG encoder cannot insert
+metadata chunks. numpy applies the one row filter used (Up) to a block of rows at a
+time and zlib deflates it as it goes, so deflate is the only real cost and the extra
+memory is a block's, not the image's.
 """
 
 from __future__ import annotations
