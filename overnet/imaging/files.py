@@ -231,7 +231,7 @@ def _header(fh: BinaryIO, name: str, max_pixels: int) -> tuple[ImageHeader, Imag
         return ImageHeader("PNG", png.width, png.height, mode, png16=True), None
     allow_pillow_pixels(max_pixels)
     image = pil_open(fh, name)
-    width, height = image.size
+    width, height = _decoded_size(image)
     if width * height > max_pixels:
         raise _limit_error(name, width, height, max_pixels)
     if width < 1 or height < 1:
@@ -250,6 +250,18 @@ def _header(fh: BinaryIO, name: str, max_pixels: int) -> tuple[ImageHeader, Imag
     except (*DECODE_ERRORS, Image.DecompressionBombError):
         frames = 1  # a damaged later page or frame: the first is what is read
     return ImageHeader(fmt, width, height, image.mode, frames=frames), image
+
+
+def _decoded_size(image: Image.Image) -> tuple[int, int]:
+    """The size ``image.load()`` will give: a TIFF whose orientation turns it by 90
+    degrees is transposed as Pillow reads it, and Pillow releases before 11 report the
+    stored size until then."""
+    width, height = image.size
+    if image.format == "TIFF" and image.tag_v2.get(274) in (5, 6, 7, 8):
+        stored = (image.tag_v2.get(256), image.tag_v2.get(257))
+        if (width, height) == stored and width != height:
+            return height, width
+    return width, height
 
 
 def probe_image(

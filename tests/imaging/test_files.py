@@ -292,3 +292,13 @@ def test_encode_refuses_an_oversized_output_before_encoding():
     with pytest.raises(InputError, match="16383 pixels per side"):
         encode_image(wide, "webp")
     assert encode_image(wide, "png")[:8] == SIGNATURE
+
+
+def test_a_turned_tiff_probes_at_the_size_it_decodes_to():
+    """Pillow applies a TIFF's orientation as it decodes (11+ already reports the turned
+    size at open, 10.x only after loading): the header says what load_image returns."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = _encoded(_noise(24, 16), "TIFF", exif=exif, compression="tiff_deflate")
+    header = probe_image(data)
+    assert (header.width, header.height) == (16, 24) == load_image(data).size
