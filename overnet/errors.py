@@ -31,3 +31,7 @@ class ModelLoadError(OverNetError):
 
 class SessionClosedError(OverNetError):
     """A session was used after ``close()``; open a new one."""
+
+
+class ExportError(OverNetError):
+    """An export or its validation failed; nothing was written."""

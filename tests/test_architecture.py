@@ -135,13 +135,7 @@ LAYERS = {
 
 #: (importer, imported) pairs allowed to go up, each with why; the test below fails when
 #: one of them is gone, so this list only shrinks
-KNOWN_UPWARD = {
-    ("overnet.runtime.model_source", "overnet.export"): (
-        "cached_onnx: an ONNX backend handed a PyTorch checkpoint exports it once with "
-        "export_onnx (cached); removing it means moving the ONNX graph build below the "
-        "runtime or making callers export first"
-    ),
-}
+KNOWN_UPWARD: dict[tuple[str, str], str] = {}
 
 
 @dataclass(frozen=True)

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-import logging
 import os
-import tempfile
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from overnet._atomic import write_bytes_atomic
-from overnet._optional import require
-from overnet._version import __version__
-from overnet.errors import InputError, OverNetError
-from overnet.formats.onnx_metadata import DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAME, ModelMetadata
-from overnet.formats.overscale_head import OVERSCALE_OUTPUT
+from overnet.errors import ExportError, InputError
+from overnet.formats.onnx_metadata import DEFAULT_OPSET, ModelMetadata
+from overnet.weights.onnx_build import MIN_OPSET, build_onnx, checkpoint_graph, node_counts
 
-MIN_OPSET = 17
-
-
-class ExportError(OverNetError):
-    """The export or its validation failed; nothing was written."""
+# the graph itself is built below the runtime (overnet.weights.onnx_build), which a
+# runtime session uses to export a checkpoint it is handed; this module adds validation,
+# slimming and the checked, atomic write of `overnet export`
+__all__ = [
+    "DEFAULT_OPSET",
+    "MIN_OPSET",
+    "ExportError",
+    "ExportResult",
+    "build_onnx",
+    "checkpoint_graph",
+    "export_onnx",
+    "node_counts",
+]
 
 
 @dataclass
@@ -53,41 +56,17 @@ def export_onnx(
     ``overscale``: the graph ends at the overscaled features (``sr`` is N x F x uH x uW,
     u = the model's upscale) and records the head that finishes them, so one file serves
     every scale in [1, u] at any image size (``overnet.runtime.overscale``)."""
-    onnx = require("onnx", "ONNX export")
-    from overnet.weights import load_weights
-
     output = Path(output)
     _check_output(output, overwrite)
-    max_opset = onnx.defs.onnx_opset_version()
-    if not MIN_OPSET <= opset <= max_opset:
-        raise InputError(
-            f"opset {opset} is not available: the installed onnx {onnx.__version__} and exporter "
-            f"produce opsets {MIN_OPSET}..{max_opset} (default {DEFAULT_OPSET})"
-        )
-    if overscale and scale is not None:
-        raise InputError(
-            "an --overscale graph serves every scale of its model: give the scale when "
-            "running it (overnet upscale --scale), not when exporting"
-        )
-    loaded = load_weights(weights, scale)
-    model = loaded.build()
-    head = ""
-    if overscale:
-        from overnet.model.overscale import overscale_head
-
-        head = overscale_head(model).to_text()
-    metadata = ModelMetadata(
-        scale=float(loaded.config.upscale if overscale else loaded.config.scale),
-        upscale=loaded.config.upscale,
-        precision="fp16" if fp16 else "fp32",
+    proto, model, metadata = checkpoint_graph(
+        weights,
+        scale=scale,
+        fp16=fp16,
         opset=opset,
-        source_sha256=loaded.sha256,
-        overnet_version=__version__,
-        channels=loaded.config.channels,
-        output=OVERSCALE_OUTPUT if overscale else "image",
-        head=head,
+        dynamic_batch=dynamic_batch,
+        static_shape=static_shape,
+        overscale=overscale,
     )
-    proto = build_onnx(model, metadata, dynamic_batch=dynamic_batch, static_shape=static_shape)
     notes: list[str] = []
     report = None
     if validate:
@@ -101,85 +80,6 @@ def export_onnx(
             notes.append(note)
     write_bytes_atomic(output, proto.SerializeToString())
     return ExportResult(output, metadata, node_counts(proto), report, notes)
-
-
-def build_onnx(
-    model,
-    metadata: ModelMetadata,
-    *,
-    dynamic_batch: bool = True,
-    static_shape: tuple[int, int] | None = None,
-):
-    """Trace the folded inference graph to an in-memory ONNX ModelProto."""
-    onnx = require("onnx", "ONNX export")
-    torch = require("torch", "ONNX export")
-    from overnet.export.graph import InferenceGraph
-
-    if metadata.overscale:
-        graph = InferenceGraph(model, overscale=True).eval()
-    else:
-        graph = InferenceGraph(model, metadata.scale).eval()
-    h, w = static_shape or (64, 64)
-    example = torch.rand(2 if dynamic_batch else 1, 3, h, w)
-    dims: dict[int, object] = {}
-    if dynamic_batch:
-        dims[0] = torch.export.Dim("batch", min=1, max=4096)
-    if static_shape is None:
-        dims[2] = torch.export.Dim("height", min=1, max=16384)
-        dims[3] = torch.export.Dim("width", min=1, max=16384)
-    with tempfile.TemporaryDirectory() as tmp, _quiet_exporter():
-        path = Path(tmp) / "model.onnx"
-        try:
-            torch.onnx.export(
-                graph,
-                (example,),
-                str(path),
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                opset_version=metadata.opset,
-                dynamo=True,
-                dynamic_shapes={"lr": dims} if dims else None,
-                external_data=False,
-                optimize=True,
-                verbose=False,
-            )
-        except Exception as exc:  # the exporter raises many types; keep its message
-            raise ExportError(f"torch.onnx.export failed at opset {metadata.opset}: {exc}") from exc
-        proto = onnx.load(str(path))
-    actual = max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
-    if actual != metadata.opset:
-        raise ExportError(
-            f"the installed exporter produced opset {actual}, not the requested {metadata.opset}; "
-            f"choose --opset {actual} or newer"
-        )
-    _name_nodes(proto)
-    if metadata.precision == "fp16":
-        from overnet.export.fp16 import convert_to_fp16
-
-        proto = convert_to_fp16(proto)
-    del proto.metadata_props[:]
-    for key, value in metadata.to_props().items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    proto.producer_name, proto.producer_version = "overnet", __version__
-    onnx.checker.check_model(proto)
-    return proto
-
-
-def node_counts(proto) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for node in proto.graph.node:
-        counts[node.op_type] = counts.get(node.op_type, 0) + 1
-    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
-
-
-def _name_nodes(proto) -> None:
-    """Give every node a unique name (fp16 block lists and error messages use them)."""
-    seen: set[str] = set()
-    for i, node in enumerate(proto.graph.node):
-        if not node.name or node.name in seen:
-            node.name = f"{node.op_type}_{i}"
-        seen.add(node.name)
 
 
 def _check_output(output: Path, overwrite: bool) -> None:
@@ -217,26 +117,3 @@ def _try_slim(proto, model, sample_image):
             f"slimmed with onnxslim: {len(proto.graph.node)} -> {len(slimmed.graph.node)} nodes",
         )
     return proto, "onnxslim output failed validation; kept the unslimmed graph"
-
-
-class _quiet_exporter:
-    """Silence the exporter's progress prints and warnings (they are not actionable)."""
-
-    def __enter__(self):
-        self._catch = warnings.catch_warnings()
-        self._catch.__enter__()
-        warnings.simplefilter("ignore")
-        self._level = logging.getLogger("torch").level
-        logging.getLogger("torch").setLevel(logging.ERROR)
-        import contextlib
-        import io
-
-        self._stdout = contextlib.redirect_stdout(io.StringIO())
-        self._stdout.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        self._stdout.__exit__(*exc)
-        logging.getLogger("torch").setLevel(self._level)
-        self._catch.__exit__(*exc)
-        return False

@@ -129,20 +129,18 @@ def cached_onnx(
                 f"it (`overnet export --weights {checkpoint.name} -o model.onnx`) and open the "
                 ".onnx file"
             )
-    from overnet.export import export_onnx
+    from overnet._atomic import write_bytes_atomic
+    from overnet.weights.onnx_build import checkpoint_graph
 
-    target.parent.mkdir(parents=True, exist_ok=True)
     # Validation is skipped here: export correctness is covered by its own tests, and a
-    # cached file is reused many times.
-    export_onnx(
+    # cached file is reused many times (`overnet export` validates what it writes).
+    proto, _, _ = checkpoint_graph(
         checkpoint,
-        target,
         scale=None if overscale else scale,
         fp16=precision == "fp16",
-        validate=False,
-        overwrite=True,
         overscale=overscale,
     )
+    write_bytes_atomic(target, proto.SerializeToString())
     return target
 
 
