@@ -35,3 +35,13 @@ class SessionClosedError(OverNetError):
 
 class ExportError(OverNetError):
     """An export or its validation failed; nothing was written."""
+
+
+class MemoryLimitError(InputError):
+    """An item needs more memory than the budget it runs within (``--max-memory``):
+    ``need`` and ``budget`` in bytes, so each path can say it in its own terms."""
+
+    def __init__(self, message: str, need: int, budget: int) -> None:
+        super().__init__(message)
+        self.need = need
+        self.budget = budget

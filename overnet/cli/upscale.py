@@ -186,6 +186,7 @@ def upscale(
                     max_pixels=int(max_pixels),
                     quality=quality,
                     progress=progress,
+                    other_inputs={item.path.resolve() for item in videos},
                 )
                 report.problems, problems = problems, []
                 click.echo(report.summary())

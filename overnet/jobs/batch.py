@@ -29,6 +29,7 @@ from overnet.jobs.budget import MemoryBudget
 from overnet.jobs.images import (
     ImageOptions,
     PlannedImage,
+    check_fits_budget,
     encode_output,
     plan_image,
     read_image,
@@ -59,6 +60,8 @@ class BatchReport:
     #: the most memory the admitted images held at once (estimated), and the budget
     peak_bytes: int = 0
     budget_bytes: int = 0
+    #: the tiles followed --max-memory (no --tile given)
+    auto_tiles: bool = True
 
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.results)
@@ -75,7 +78,7 @@ class BatchReport:
             f"redo), {self.count('failed')} failed in {self.seconds:.1f} s ({rate:.3g} images/s)"
         ]
         tiled = sum(r.status == "done" and r.tiles > 1 for r in self.results)
-        if tiled:
+        if tiled and self.auto_tiles:
             lines.append(
                 f"{tiled} image(s) ran in tiles to fit --max-memory {self.budget_bytes / 1e9:.3g} "
                 "GB (tiles of 96+ pixels with the default overlap changed Set5 x2 PSNR-Y by "
@@ -154,9 +157,7 @@ def _read(job: _Job, run: _Run) -> _Job:
             return job
         job.step("read the input")
         job.planned = plan_image(item.path, run.upscaler, run.options)
-        refusal = run.budget.too_large(job.planned.estimate, f"{item.path}")
-        if refusal is not None:
-            raise refusal
+        check_fits_budget(job.planned, run.upscaler, run.budget)
         if not run.budget.take(job.planned.estimate):  # waits for earlier files' writes
             raise InputError("the run stopped before this file was read")
         job.held = job.planned.estimate
@@ -216,6 +217,7 @@ def upscale_files(
     quality: int = 95,
     progress: bool = True,
     overlap_io: bool = True,
+    other_inputs: set[Path] | None = None,
 ) -> BatchReport:
     """Upscale each input into ``out_dir``; failures are recorded, never raised.
 
@@ -223,6 +225,8 @@ def upscale_files(
     while the model runs; images are admitted against ``upscaler.max_memory`` for the
     whole run (the next one is decoded once there is room), so memory stays bounded
     either way. Results and their order are the same with and without it.
+    ``other_inputs``: resolved paths of the run's other inputs (its videos), which no
+    output may overwrite either.
     """
     from tqdm import tqdm
 
@@ -234,7 +238,7 @@ def upscale_files(
     run = _Run(
         upscaler,
         ImageOptions(fmt, quality, max_pixels),
-        OutputNames(item.path.resolve() for item in inputs),
+        OutputNames({item.path.resolve() for item in inputs} | set(other_inputs or ())),
         out_dir,
         suffix,
         overwrite,
@@ -271,4 +275,5 @@ def upscale_files(
         bar.close()
     report.seconds = time.perf_counter() - start
     report.peak_bytes, report.budget_bytes = run.budget.peak, run.budget.total
+    report.auto_tiles = upscaler.tile is None
     return report

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 
-from overnet.errors import InputError
+from overnet.errors import InputError, MemoryLimitError
 
 
 class MemoryBudget:
@@ -26,14 +26,15 @@ class MemoryBudget:
         self.closed = False
         self._room = threading.Condition()
 
-    def too_large(self, need: int, what: str) -> InputError | None:
+    def too_large(self, need: int, what: str) -> MemoryLimitError | None:
         """The error for an item that can never fit, else None."""
         if need <= self.total:
             return None
-        return InputError(
+        return MemoryLimitError(
             f"{what} needs about {need / 1e6:.0f} MB, above --max-memory "
-            f"{self.total / 1e6:.0f} MB; raise --max-memory, give a smaller --tile, or "
-            "downscale the input"
+            f"{self.total / 1e6:.0f} MB; raise --max-memory or downscale the input",
+            need,
+            self.total,
         )
 
     def take(self, need: int, timeout: float | None = None) -> bool:

@@ -27,6 +27,7 @@ from overnet.imaging.files import (
     output_format,
     probe_image,
 )
+from overnet.jobs.budget import MemoryBudget
 from overnet.runtime.upscaler import TilePlan, Upscaler
 
 #: Pillow format -> the suffix whose output format an input of that format gets
@@ -56,11 +57,22 @@ class PlannedImage:
     out_width: int
     out_height: int
     plan: TilePlan
-    estimate: int  # bytes upscaling it holds at its peak, encoded input included
+    estimate: int  # bytes upscaling it holds at its peak, encoded input included (the
+    # same figure whether it came as a file or as bytes)
 
     @property
     def tiles(self) -> int:
         return len(self.plan.tiles)
+
+
+def check_fits_budget(planned: PlannedImage, upscaler: Upscaler, budget: MemoryBudget) -> None:
+    """Refuse an image whose estimate exceeds the budget (MemoryLimitError), unless the
+    user asked for whole images whatever the budget (``--tile 0``)."""
+    if upscaler.tile == 0:
+        return
+    refusal = budget.too_large(planned.estimate, planned.name)
+    if refusal is not None:
+        raise refusal
 
 
 def output_format_of(source: Source, header_format: str, requested: str | None) -> str:
@@ -83,10 +95,18 @@ def plan_image(
     out_h, out_w = upscaler.output_size(header.height, header.width)
     check_output_fits(fmt, out_w, out_h, name=shown)
     plan = upscaler.plan(header.height, header.width)
-    encoded = len(source) if isinstance(source, bytes) else 0
+    # the encoded input is held while it is decoded, from a file as from a request body
+    encoded = len(source) if isinstance(source, bytes) else _file_size(source)
     return PlannedImage(
-        shown, fmt, header.width, header.height, out_w, out_h, plan, plan.total_bytes + encoded
+        shown, fmt, header.width, header.height, out_w, out_h, plan, plan.image_bytes + encoded
     )
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def decode_image(source: Source, planned: PlannedImage, options: ImageOptions) -> Any:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from overnet.config import output_size
-from overnet.errors import InputError
+from overnet.errors import InputError, MemoryLimitError
 from overnet.imaging.tiling import Tile, TileBlender, batches, plan_tiles
 from overnet.runtime.base import Session
 from overnet.runtime.memory import bytes_per_input_pixel, host_bytes
@@ -57,9 +57,17 @@ class TilePlan:
 
     @property
     def total_bytes(self) -> int:
-        """What upscaling this image holds at its peak (estimated): the ``max_memory``
-        the plan was made within."""
+        """What a run of ``batch`` whole images (video frames) or of one image's tiles
+        holds at its peak (estimated): within the ``max_memory`` the plan was made for."""
         return self.network_bytes + self.host_bytes
+
+    @property
+    def image_bytes(self) -> int:
+        """What upscaling one image holds at its peak (estimated): its host buffers and
+        one run of its tiles (or of the image alone: the batch of whole images is for
+        frames of a video, not for a single image)."""
+        one_run = self.network_bytes if self.tiled else self.network_bytes // self.batch
+        return one_run + self.host_bytes
 
 
 class Upscaler:
@@ -194,13 +202,21 @@ class Upscaler:
 
     def _refuse(self, height: int, width: int, tile_bytes: int, host: int) -> None:
         out_h, out_w = self.output_size(height, width)
-        need = (tile_bytes + host) / 1e6
-        raise InputError(
-            f"{width}x{height} -> {out_w}x{out_h} needs about {need:.0f} MB ({host / 1e6:.0f} "
-            f"MB for the image's buffers, {tile_bytes / 1e6:.0f} MB for the smallest "
-            f"{MIN_AUTO_TILE}-pixel tile with {self.session.info.backend}), above --max-memory "
-            f"{self.max_memory / 1e6:.0f} MB; raise --max-memory (tiles smaller than "
-            f"{MIN_AUTO_TILE} lose quality) or give --tile"
+        need = tile_bytes + host
+        # a smaller tile helps only when the buffers alone fit
+        advice = (
+            "raise --max-memory or downscale the input"
+            if host >= self.max_memory
+            else f"raise --max-memory (tiles smaller than {MIN_AUTO_TILE} lose quality) or "
+            "give --tile"
+        )
+        raise MemoryLimitError(
+            f"{width}x{height} -> {out_w}x{out_h} needs about {need / 1e6:.0f} MB "
+            f"({host / 1e6:.0f} MB for the image's buffers, {tile_bytes / 1e6:.0f} MB for "
+            f"the smallest {MIN_AUTO_TILE}-pixel tile with {self.session.info.backend}), "
+            f"above --max-memory {self.max_memory / 1e6:.0f} MB; {advice}",
+            need,
+            self.max_memory,
         )
 
     def _batch_within(self, budget_pixels: int, pixels: int) -> int:

@@ -25,6 +25,7 @@ from typing import Any
 
 from overnet._atomic import atomic_target
 from overnet.jobs.boundary import Step
+from overnet.jobs.budget import MemoryBudget
 from overnet.scaleout.stages import input_place, output_place
 from overnet.scaleout.storage import copy_to_local, file_info, is_uri, place_of, upload_file
 
@@ -145,6 +146,7 @@ class UpscaleActor:
         self.spec = spec
         self.cpu_locks = claim_cpus(spec.threads) if spec.device == "cpu" else []
         self.session, self.upscaler = open_upscaler(spec)
+        self.budget = MemoryBudget(self.upscaler.max_memory)  # one file at a time
         self.actor, self.host, self.pid = identity()
         self.describe = self.session.info.describe()
 
@@ -182,6 +184,7 @@ class UpscaleActor:
     def _image(self, row: dict[str, Any], step: Step) -> bytes:
         from overnet.jobs.images import (
             ImageOptions,
+            check_fits_budget,
             encode_output,
             plan_image,
             read_image,
@@ -191,6 +194,7 @@ class UpscaleActor:
         options = ImageOptions(row["fmt"], self.spec.quality, self.spec.max_pixels)
         data: bytes = row["data"]
         planned = plan_image(data, self.upscaler, options, name=row["input"])
+        check_fits_budget(planned, self.upscaler, self.budget)  # as the local command does
         image = read_image(data, planned, options)
         step("upscale")
         output = upscale_image(image, self.upscaler)

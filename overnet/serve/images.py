@@ -15,11 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from overnet.errors import InputError, OverNetError
+from overnet.errors import InputError, MemoryLimitError, OverNetError
 from overnet.jobs.boundary import Step
 from overnet.jobs.budget import MemoryBudget
 from overnet.jobs.images import (
     ImageOptions,
+    check_fits_budget,
     check_output_holds,
     decode_image,
     encode_output,
@@ -65,10 +66,15 @@ _KIND = {
 def _refusal(step: Step, exc: Exception) -> ServeError:
     if isinstance(exc, ServeError):
         return exc
-    message = step.failure(exc).replace("--format", "format=")
+    if isinstance(exc, MemoryLimitError):  # in the client's terms, not the command's
+        return ServeError(
+            "too_many_pixels",
+            f"the image needs about {exc.need / 1e6:.0f} MB to upscale, above this "
+            f"service's {exc.budget / 1e6:.0f} MB per request; send a smaller image",
+        )
+    message = step.failure(exc).replace("--format ", "format=").replace("--scale", "scale=")
     if isinstance(exc, InputError):
-        kind = "too_many_pixels" if "--max-memory" in message else _KIND[step.doing]
-        return ServeError(kind, message)
+        return ServeError(_KIND[step.doing], message)
     if isinstance(exc, OverNetError):
         return ServeError("bad_request", message)
     return ServeError("internal", message)
@@ -91,9 +97,7 @@ def process(
     try:
         planned = plan_image(body, upscaler, options, name="the image")
         if budget is not None:
-            refusal = budget.too_large(planned.estimate, "the image")
-            if refusal is not None:
-                raise refusal
+            check_fits_budget(planned, upscaler, budget)
             if not budget.try_take(planned.estimate):
                 raise ServeError(
                     "queue_full",

@@ -117,6 +117,9 @@ def upscale_video_files(
             if already_done(local_size(target), overwrite):
                 report.results.append(VideoResult(item.path, target, "skipped"))
                 continue
+            step.output = str(target)
+            step("write the output")  # its folder first: a failure there is the output's
+            target.parent.mkdir(parents=True, exist_ok=True)
             step("upscale")
             result = _one(item.path, target, upscaler, options, trim, strict, progress)
             if note:

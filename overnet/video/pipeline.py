@@ -20,7 +20,7 @@ import numpy as np
 
 from overnet._atomic import atomic_target
 from overnet._optional import require
-from overnet.errors import InputError, OverNetError
+from overnet.errors import InputError, MemoryLimitError, OverNetError
 from overnet.runtime.upscaler import Upscaler
 from overnet.video.decode import Decoder, Trim
 from overnet.video.encode import (
@@ -174,6 +174,14 @@ def queued_frames(upscaler: Upscaler, shape: tuple, per_run: int, dtype: np.dtyp
     plan = upscaler.plan(height, width)
     out_h, out_w = upscaler.output_size(height, width)
     working = plan.network_bytes + plan.host_bytes * (1 if plan.tiled else per_run)
+    if working > upscaler.max_memory and upscaler.tile != 0:  # --tile N is not planned
+        raise MemoryLimitError(
+            f"{width}x{height} frames need about {working / 1e6:.0f} MB each run, above "
+            f"--max-memory {upscaler.max_memory / 1e6:.0f} MB; raise --max-memory or give "
+            "a smaller --tile",
+            working,
+            upscaler.max_memory,
+        )
     frame = (out_h * out_w + height * width) * 3 * np.dtype(dtype).itemsize
     room = max(0, upscaler.max_memory - working) // frame
     return int(max(2, min(2 * per_run + QUEUE_SLACK, room)))
