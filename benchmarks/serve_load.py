@@ -240,7 +240,9 @@ def main() -> None:
         )  # fmt: skip
         url = run_service(config, "127.0.0.1", port)
         (served,) = Client(url).models()
-        tile, overlap = served["tile"], served["overlap"]
+        # "auto": the command's plan for the service's --max-memory (the direct side's too)
+        tile = None if served["tile"] == "auto" else served["tile"]
+        overlap = served["overlap"]
         session = open_session(model, args.backend, threads=args.threads)
         upscaler = Upscaler(session, tile=tile, overlap=overlap)
         direct_images = make_images(len(SIZES) * 2)
