@@ -87,9 +87,11 @@ def process(
     upscaler: Upscaler,
     run: RunTiles,
     budget: MemoryBudget | None = None,
+    wait_s: float = 0.0,
 ) -> Encoded:
     """Body -> upscaled image file bytes; every refusal is a ServeError. ``budget``:
-    the replica's memory, taken for the request's estimate (503 when it is full)."""
+    the replica's memory, taken for the request's estimate; a request waits up to
+    ``wait_s`` for requests in flight to give it back (503 after that)."""
     probe_image(body, limits)  # 413/415 from the header before anything else
     options = ImageOptions(params.fmt, params.quality, limits.max_pixels)
     step = Step("the image")
@@ -98,12 +100,12 @@ def process(
         planned = plan_image(body, upscaler, options, name="the image")
         if budget is not None:
             check_fits_budget(planned, upscaler, budget)
-            if not budget.try_take(planned.estimate):
+            if not budget.take(planned.estimate, timeout=wait_s):
                 raise ServeError(
                     "queue_full",
-                    f"this replica's memory ({budget.total / 1e6:.0f} MB) is taken by "
-                    f"requests in flight; this image needs {planned.estimate / 1e6:.0f} MB; "
-                    "retry shortly",
+                    f"this replica's memory ({budget.total / 1e6:.0f} MB) stayed taken by "
+                    f"requests in flight for {wait_s:g} s; this image needs "
+                    f"{planned.estimate / 1e6:.0f} MB; retry shortly",
                     {"Retry-After": "1"},
                 )
             held = planned.estimate

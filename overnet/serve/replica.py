@@ -101,6 +101,7 @@ class Replica:
 
     def close(self) -> None:
         self.ready = False
+        self.budget.close()  # wakes requests waiting for memory
         self._requests.shutdown(wait=False, cancel_futures=True)
         self._inference.shutdown(wait=False, cancel_futures=True)
         self.session.close()
@@ -181,9 +182,12 @@ class Replica:
                 raise Expired from None
 
         limits, upscaler = self.config.limits, self.upscaler
+        # a request waits for memory (as for tiles) until its deadline: requests queue
+        # behind the ones in flight instead of being turned away
         work = loop.run_in_executor(
-            self._requests, process, body, params, limits, upscaler, run, self.budget
-        )
+            self._requests, process, body, params, limits, upscaler, run, self.budget,
+            params.timeout_s,
+        )  # fmt: skip
         try:
             return await asyncio.wait_for(work, params.timeout_s)
         except (asyncio.TimeoutError, Expired):
