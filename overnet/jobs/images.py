@@ -32,7 +32,7 @@ from overnet.runtime.upscaler import TilePlan, Upscaler
 
 #: Pillow format -> the suffix whose output format an input of that format gets
 _SUFFIX_OF_FORMAT = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "TIFF": ".tif", "BMP": ".bmp"}
-#: the encoded input and the encoded output are held besides the planned buffers
+#: an image item: a file, or its bytes in memory (a request body, a Ray row)
 Source = Path | bytes
 
 
