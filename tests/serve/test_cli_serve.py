@@ -3,6 +3,7 @@ subprocess (its own local Ray): ready, answering with the token, drained by SIGT
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import subprocess
@@ -60,7 +61,9 @@ def _wait_ready(url: str, process: subprocess.Popen, seconds: float) -> None:
             with urllib.request.urlopen(url + "/healthz", timeout=5) as response:
                 if response.status == 200:
                     return
-        except OSError:
+        except (OSError, http.client.HTTPException):
+            # not listening yet, or (while Ray starts its own processes on random ports)
+            # something else answered on the port: the service's own answer is awaited
             pass
         time.sleep(1)
     raise AssertionError(f"overnet serve was not ready within {seconds} s")
