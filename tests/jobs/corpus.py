@@ -19,8 +19,11 @@ SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 def _chunk(kind: bytes, body: bytes, length: int | None = None) -> bytes:
     crc = zlib.crc32(kind + body) & 0xFFFFFFFF
-    return struct.pack(">I", len(body) if length is None else length) + kind + body + struct.pack(
-        ">I", crc
+    return (
+        struct.pack(">I", len(body) if length is None else length)
+        + kind
+        + body
+        + struct.pack(">I", crc)
     )
 
 
@@ -42,8 +45,11 @@ def png16_bytes(pixels: np.ndarray, *, ihdr_extra: bytes = b"", interlace: int =
         if sub.size:
             rows = np.ascontiguousarray(sub).reshape(sub.shape[0], -1).view(np.uint8)
             raw += b"".join(b"\x00" + row.tobytes() for row in rows)
-    return SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(raw)) + _chunk(
-        b"IEND", b""
+    return (
+        SIGNATURE
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(raw))
+        + _chunk(b"IEND", b"")
     )
 
 
