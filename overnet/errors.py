@@ -37,6 +37,11 @@ class ExportError(OverNetError):
     """An export or its validation failed; nothing was written."""
 
 
+class PixelLimitError(InputError):
+    """An image has more pixels than the decompression-bomb guard allows (``--max-pixels``
+    or a service's limit), found from its header before any decode."""
+
+
 class MemoryLimitError(InputError):
     """An item needs more memory than the budget it runs within (``--max-memory``):
     ``need`` and ``budget`` in bytes, so each path can say it in its own terms."""

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from overnet._atomic import atomic_target
-from overnet.errors import InputError
+from overnet.errors import InputError, PixelLimitError
 from overnet.imaging.pixels import from_float, hwc_to_nchw
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -149,8 +149,8 @@ def unreadable_error(name: str, head: bytes) -> InputError:
     )
 
 
-def bomb_error(name: str, exc: Exception) -> InputError:
-    return InputError(
+def bomb_error(name: str, exc: Exception) -> PixelLimitError:
+    return PixelLimitError(
         f"{name}: refused before decoding, too many pixels for the limit that guards "
         f"against decompression bombs ({exc}); raise --max-pixels if the file is trusted"
     )

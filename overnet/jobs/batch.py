@@ -57,8 +57,7 @@ class BatchReport:
     seconds: float = 0.0
     #: temp files of an interrupted earlier run, removed from the output folders
     removed_temps: list[Path] = field(default_factory=list)
-    #: the most memory the admitted images held at once (estimated), and the budget
-    peak_bytes: int = 0
+    #: the run's memory budget (--max-memory)
     budget_bytes: int = 0
     #: the tiles followed --max-memory (no --tile given)
     auto_tiles: bool = True
@@ -274,6 +273,6 @@ def upscale_files(
     finally:
         bar.close()
     report.seconds = time.perf_counter() - start
-    report.peak_bytes, report.budget_bytes = run.budget.peak, run.budget.total
+    report.budget_bytes = run.budget.total
     report.auto_tiles = upscaler.tile is None
     return report

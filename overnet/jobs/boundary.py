@@ -48,11 +48,6 @@ def failure_reason(exc: BaseException, doing: str, name: str) -> str:
     )
 
 
-def is_fatal(exc: BaseException) -> bool:
-    """True for what stops a whole run (Ctrl-C, exit) rather than failing one item."""
-    return not isinstance(exc, Exception)
-
-
 def _trace(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
 

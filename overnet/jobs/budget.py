@@ -2,7 +2,7 @@
 they are settled, so what a run holds at once stays within ``--max-memory``.
 
 The local batch waits for room (the next image is decoded once the previous ones are
-written); the service and other callers that must answer at once use ``try_take``.
+written); the service waits up to a request's timeout (``take(need, timeout)``).
 An item whose estimate alone exceeds the budget is never admitted: the caller fails it
 with the estimate and the budget (``too_large``).
 """
@@ -51,10 +51,6 @@ class MemoryBudget:
                 return False
             self._hold(need)
             return True
-
-    def try_take(self, need: int) -> bool:
-        """Hold ``need`` bytes if they are free now."""
-        return self.take(need, timeout=0)
 
     def give_back(self, need: int) -> None:
         need = min(need, self.total)

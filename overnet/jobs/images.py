@@ -19,6 +19,7 @@ import numpy as np
 from overnet.errors import InputError
 from overnet.imaging.files import (
     OUTPUT_FORMATS,
+    ImageHeader,
     Png16Image,
     check_format_fits,
     check_output_fits,
@@ -90,15 +91,24 @@ def plan_image(
     too many pixels, an output too large for its format, no tile plan within
     ``max_memory``. InputError names ``name`` (default: the path, or "the image")."""
     shown = name or (str(source) if isinstance(source, Path) else "the image")
-    header = probe_image(source, options.max_pixels, name=shown)
+    return plan_header(probe_image(source, options.max_pixels, name=shown), source, upscaler,
+                       options, name=shown)  # fmt: skip
+
+
+def plan_header(
+    header: ImageHeader, source: Source, upscaler: Upscaler, options: ImageOptions, *, name: str
+) -> PlannedImage:
+    """``plan_image`` from a header already read (``probe_image``): a caller that must
+    tell a header it cannot read from a plan it cannot make (the service: 415 or 400)
+    reads it once."""
     fmt = output_format_of(source, header.format, options.fmt)
     out_h, out_w = upscaler.output_size(header.height, header.width)
-    check_output_fits(fmt, out_w, out_h, name=shown)
+    check_output_fits(fmt, out_w, out_h, name=name)
     plan = upscaler.plan(header.height, header.width)
     # the encoded input is held while it is decoded, from a file as from a request body
     encoded = len(source) if isinstance(source, bytes) else _file_size(source)
     return PlannedImage(
-        shown, fmt, header.width, header.height, out_w, out_h, plan, plan.image_bytes + encoded
+        name, fmt, header.width, header.height, out_w, out_h, plan, plan.image_bytes + encoded
     )
 
 

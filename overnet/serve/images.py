@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from overnet.errors import InputError, MemoryLimitError, OverNetError
+from overnet.errors import InputError, MemoryLimitError, OverNetError, PixelLimitError
+from overnet.imaging.files import probe_image
 from overnet.jobs.boundary import Step
 from overnet.jobs.budget import MemoryBudget
 from overnet.jobs.images import (
@@ -24,12 +25,12 @@ from overnet.jobs.images import (
     check_output_holds,
     decode_image,
     encode_output,
-    plan_image,
+    plan_header,
     upscale_image,
 )
 from overnet.runtime.upscaler import Upscaler
 from overnet.serve.config import Limits
-from overnet.serve.limits import Expired, ServeError, UpscaleParams, probe_image
+from overnet.serve.limits import Expired, ServeError, UpscaleParams
 
 CONTENT_TYPES = {
     "png": "image/png",
@@ -66,6 +67,14 @@ _KIND = {
 def _refusal(step: Step, exc: Exception) -> ServeError:
     if isinstance(exc, ServeError):
         return exc
+    if isinstance(exc, PixelLimitError):
+        return ServeError(
+            "too_many_pixels",
+            str(exc).replace(
+                "raise --max-pixels",
+                "send a smaller image, or ask the operator to raise --max-pixels",
+            ),
+        )
     if isinstance(exc, MemoryLimitError):  # in the client's terms, not the command's
         return ServeError(
             "too_many_pixels",
@@ -92,12 +101,15 @@ def process(
     """Body -> upscaled image file bytes; every refusal is a ServeError. ``budget``:
     the replica's memory, taken for the request's estimate; a request waits up to
     ``wait_s`` for requests in flight to give it back (503 after that)."""
-    probe_image(body, limits)  # 413/415 from the header before anything else
     options = ImageOptions(params.fmt, params.quality, limits.max_pixels)
     step = Step("the image")
+    step("read the input")
     held = 0
     try:
-        planned = plan_image(body, upscaler, options, name="the image")
+        # 413/415 from the header alone, before anything else
+        header = probe_image(body, limits.max_pixels, name="the image")
+        step("plan the output")
+        planned = plan_header(header, body, upscaler, options, name="the image")
         if budget is not None:
             check_fits_budget(planned, upscaler, budget)
             if not budget.take(planned.estimate, timeout=wait_s):

@@ -7,9 +7,7 @@ No Ray or HTTP framework here: the checks take bytes, header values and query ma
 from __future__ import annotations
 
 import inspect
-import io
 import math
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,8 +29,6 @@ STATUS = {
     "not_ready": 503,
     "timeout": 504,
 }
-#: image formats the service decodes (Pillow's names); what `overnet upscale` reads
-ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP")
 #: query parameters of POST /v1/upscale
 PARAMETERS = ("scale", "format", "quality", "timeout")
 
@@ -135,37 +131,3 @@ def body_too_large(limits: Limits) -> ServeError:
         "body_too_large",
         f"the body is larger than this service's {limits.max_body_bytes / 1e6:g} MB limit",
     )
-
-
-def probe_image(body: bytes, limits: Limits) -> tuple[str, int, int]:
-    """(Pillow format, width, height) from the header alone: 415 for what is not an
-    accepted image, 413 above the pixel limit (before any decoding)."""
-    from PIL import Image
-
-    if not body:
-        raise ServeError("unsupported_media", "the body is empty; send an image file")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            # only the accepted formats' parsers see untrusted bytes
-            with Image.open(io.BytesIO(body), formats=ACCEPTED_FORMATS) as probe:
-                fmt, (width, height) = probe.format, probe.size
-    except Image.DecompressionBombError as exc:
-        raise ServeError("too_many_pixels", f"refused before decoding: {exc}") from None
-    except Exception:
-        raise ServeError(
-            "unsupported_media",
-            f"the body is not a {', '.join(ACCEPTED_FORMATS)} image; send one of those",
-        ) from None
-    if fmt not in ACCEPTED_FORMATS:
-        raise ServeError(
-            "unsupported_media",
-            f"{fmt} images are not accepted; send {', '.join(ACCEPTED_FORMATS)}",
-        )
-    if width * height > limits.max_pixels:
-        raise ServeError(
-            "too_many_pixels",
-            f"{width}x{height} ({width * height / 1e6:.3g} MP) is above this service's "
-            f"{limits.max_pixels / 1e6:.3g} MP limit",
-        )
-    return fmt, width, height

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from overnet.errors import InputError
-from overnet.jobs.boundary import Step, failure_reason, is_fatal
+from overnet.jobs.boundary import Step, failure_reason
 from overnet.jobs.budget import MemoryBudget
 from overnet.jobs.naming import OutputNames, already_done
 
@@ -69,7 +69,7 @@ def test_budget_waits_for_room_and_refuses_what_never_fits():
     assert "big.png needs about" in str(budget.too_large(101_000_000, "big.png"))
     assert budget.too_large(100, "ok.png") is None
     assert budget.take(60)
-    assert not budget.try_take(50)
+    assert not budget.take(50, timeout=0)
     released = threading.Timer(0.2, budget.give_back, (60,))
     released.start()
     begin = time.monotonic()
@@ -123,6 +123,31 @@ def test_internal_errors_keep_the_traceback_in_the_log(caplog):
     assert "Traceback" in caplog.text and "encoder exploded" in caplog.text
 
 
-def test_only_interrupts_and_exits_stop_a_run():
-    assert is_fatal(KeyboardInterrupt()) and is_fatal(SystemExit(1))
-    assert not is_fatal(ValueError()) and not is_fatal(MemoryError())
+def test_only_interrupts_and_exits_stop_a_run(tmp_path):
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+
+    from overnet.imaging.files import InputFile
+    from overnet.jobs.batch import upscale_files
+    from overnet.runtime.upscaler import Upscaler
+    from tests.runtime.doubles import NearestSession
+
+    class Raising(NearestSession):
+        def __init__(self, exc: BaseException) -> None:
+            super().__init__()
+            self.exc = exc
+
+        def _run(self, batch):
+            raise self.exc
+
+    path = tmp_path / "a.png"
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(path)
+    items = [InputFile(path, Path("a.png"))]
+    report = upscale_files(items, tmp_path / "o", Upscaler(Raising(MemoryError())),
+                           progress=False, overlap_io=False)  # fmt: skip
+    assert report.results[0].status == "failed"  # an item's failure, the run goes on
+    for fatal in (KeyboardInterrupt(), SystemExit(1)):
+        with pytest.raises(type(fatal)):
+            upscale_files(items, tmp_path / "o", Upscaler(Raising(fatal)), progress=False)
