@@ -9,6 +9,13 @@ SHARED ?= ../shared
 
 .PHONY: demo test lint venv clean
 
+# Browser tests (the web export, the service's page) drive Debian's Chromium through Playwright;
+# Playwright's own browser download cannot run here, so the system package is installed once.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get update -q
+	$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
+
 $(STAMP): pyproject.toml constraints/ci.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -21,7 +28,7 @@ demo: $(STAMP)
 	$(VENV)/bin/overnet demo --shared $(SHARED)
 	$(VENV)/bin/overnet bench --shared $(SHARED)
 
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
