@@ -23,7 +23,7 @@ except ModuleNotFoundError:  # Python 3.10: the same parser, as pip vendors it
 
 #: files every sdist holds besides the package and MANIFEST.in's: setuptools makes them
 SDIST_GENERATED = {"PKG-INFO", "setup.cfg"}
-SDIST_EXTRA = {"README.md", "pyproject.toml", "MANIFEST.in", "constraints/ci.txt"}
+SDIST_EXTRA = {"README.md", "LICENSE", "pyproject.toml", "MANIFEST.in", "constraints/ci.txt"}
 
 
 def package_files(root: Path) -> set[str]:
