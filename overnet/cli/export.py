@@ -116,17 +116,25 @@ def _openvino_options() -> Any:
         ),
         click.option("--calibration", type=folder, default=None, help="int8: images to crop."),
         click.option(
+            "--search-set",
+            type=folder,
+            default=None,
+            help="int8: images the accuracy-control search scores (default: a quarter of "
+            "--calibration, split by pixel hash).",
+        ),
+        click.option(
             "--validation",
             type=folder,
             default=None,
-            help="int8: held-out set for the gate (Set5 layout or HR images; default: "
-            "../shared/data/Set5).",
+            help="int8: the gate's images, never searched or calibrated on (Set5 layout or "
+            "HR images; default: a quarter of --calibration, split by pixel hash).",
         ),
         click.option(
             "--max-drop",
             type=click.FloatRange(min=0),
             default=constant(where, "DEFAULT_MAX_DROP"),
-            help="int8: largest PSNR-Y drop (dB) on the held-out set; else fail, write nothing.",
+            help="int8: largest PSNR-Y drop (dB), the upper bound of its 95% interval on the "
+            "validation set; else fail, write nothing.",
         ),
         click.option(
             "--calibration-crops",

@@ -27,6 +27,7 @@ TRITON_ONLY = ("backend", "device", "max_batch", "queue_delay_us")
 OPENVINO_ONLY = ("precision_hint",)
 INT8_ONLY = (
     "calibration",
+    "search_set",
     "validation",
     "max_drop",
     "calibration_crops",
@@ -99,7 +100,7 @@ def export_openvino(fmt, weights, output, scale, fp16, overwrite, validate, ov, 
     options = Int8Options(
         ov["calibration"], ov["validation"], ov["max_drop"], ov["calibration_crops"],
         ov["crop_size"], ov["keep_float"], ov["precision_hint"], ov["max_reverts"],
-        score=dataset_psnr_y,
+        search_set=ov["search_set"], score=dataset_psnr_y,
     )  # fmt: skip
     if fmt == "onnx":
         from overnet.export.int8_onnx import export_onnx_int8

@@ -161,9 +161,10 @@ def evaluate(
     return DatasetResult(dataset.name, dataset.layout, dataset.scale, protocol, results, notes)
 
 
-def dataset_psnr_y(predict: Predictor, folder: Path, scale: int) -> tuple[float, str]:
-    """Mean PSNR-Y of ``predict`` on a held-out dataset (paper protocol) and its label: the
-    score of the INT8 export's quality gate (``overnet.export.int8_data.HeldOutScore``)."""
+def dataset_psnr_y(predict: Predictor, folder: Path, scale: int) -> tuple[dict[str, float], str]:
+    """PSNR-Y of ``predict`` per image of a held-out dataset (paper protocol) and the set's
+    label: the score of the INT8 export's quality gate
+    (``overnet.export.int8_data.HeldOutScore``)."""
     dataset = discover(folder, scale)
     result = evaluate(dataset, predict, "paper", progress=False)
     if result.failed:
@@ -171,4 +172,5 @@ def dataset_psnr_y(predict: Predictor, folder: Path, scale: int) -> tuple[float,
             f"validation set {folder}: {len(result.failed)} image(s) failed, e.g. "
             f"{result.failed[0].error}"
         )
-    return result.mean("psnr_y"), f"{dataset.name} x{scale} ({len(result.ok)} images)"
+    scores = {r.name: r.psnr_y for r in result.ok}
+    return scores, f"{dataset.name} x{scale} ({len(result.ok)} images)"

@@ -1,18 +1,23 @@
 """INT8 behind a quality gate: NNCF accuracy-aware quantisation of the OpenVINO model.
 
-1. The fp32 ONNX export is read by OpenVINO; NNCF (``nncf.quantize_with_accuracy_control``,
-   preset MIXED: symmetric weights, asymmetric activations) calibrates on random crops of
-   the ``--calibration`` images and puts layers back into float, the most harmful first,
-   until the mean PSNR-Y of those crops drops by at most ``max_drop`` less what the
-   precision hint (bf16) alone costs them (NNCF scores in f32). Layers chosen by
-   ``keep_float`` (the entry and exit convolutions by default) never get quantised.
-2. The gate: mean PSNR-Y on a held-out set (``validation``; Set5 from ../shared when found;
-   scored by ``Int8Options.score``, ``overnet.eval.dataset_psnr_y`` from the command line)
-   through the openvino backend, the INT8 model with its float layers in the precision
-   hint (bf16 where native) against the fp32 model in fp32. A drop above ``max_drop``, or
-   a model with nothing left in INT8, raises QualityGateError and nothing is written.
-3. The achieved drop, the layers kept in float and the measured latency of fp32, bf16 and
-   INT8 go into the model's metadata (``overnet.int8_*``) and the printed report.
+1. Three disjoint image sets (``overnet.export.int8_sets``, by pixel hash): calibration
+   (activation ranges), search (what the accuracy control scores) and validation (the
+   gate); sets not given are split from the ``--calibration`` images.
+2. NNCF (``nncf.quantize_with_accuracy_control``, preset MIXED: symmetric weights,
+   asymmetric activations) calibrates on random crops of the calibration images and puts
+   layers back into float, the most harmful first, until the mean PSNR-Y of crops of the
+   *search* images drops by at most ``search_share`` of ``max_drop`` less what the
+   precision hint (bf16) alone costs them (NNCF scores in f32); the rest of ``max_drop`` is
+   left for images the search never saw. Layers chosen by ``keep_float`` (the entry and
+   exit convolutions by default) never get quantised.
+3. The gate: PSNR-Y per validation image (scored by ``Int8Options.score``,
+   ``overnet.eval.dataset_psnr_y`` from the command line) through the openvino backend, the
+   INT8 model with its float layers in the precision hint (bf16 where native) against the
+   fp32 model in fp32; the mean drop, worst image and a bootstrap interval
+   (``overnet.export.int8_gate``). It passes only when the interval's upper bound is within
+   ``max_drop``; else, or with nothing left in INT8, QualityGateError and nothing is written.
+4. The drop and its spread, the layers kept in float, the sets' hashes and the measured
+   latency of fp32, bf16 and INT8 go into the model's metadata (``overnet.int8_*``).
 
 ``overnet.export.int8_onnx`` reuses the same search for an explicit Q/DQ ONNX (TensorRT).
 """
@@ -34,11 +39,12 @@ from overnet.export.int8_data import (
     HeldOutScore,
     Pair,
     calibration_pairs,
-    default_validation,
     hint_cost,
     pairs_psnr_y,
 )
+from overnet.export.int8_gate import DEFAULT_CONFIDENCE, drop_stats
 from overnet.export.int8_report import Int8Report, QualityGateError
+from overnet.export.int8_sets import ImageSets, plan_sets
 
 DEFAULT_MAX_DROP = 0.1
 #: layers never quantised: "ends" = the entry and exit convolutions, "reconstruction" =
@@ -54,15 +60,20 @@ class Int8Options:
     """How to quantise and what to check. Sizes are (width, height)."""
 
     calibration: Path
-    validation: Path | None = None  # held-out set; None: Set5 from ../shared
-    max_drop: float = DEFAULT_MAX_DROP  # PSNR-Y dB on the held-out set
-    crops: int = 64  # calibration crops (also the accuracy-control set)
+    validation: Path | None = None  # the gate's images; None: split from calibration
+    max_drop: float = DEFAULT_MAX_DROP  # PSNR-Y dB, upper bound of the validation interval
+    crops: int = 64  # calibration crops (and as many crops of the search images)
     crop_size: int = 64  # LR crop side in pixels
     keep_float: str = "ends"
     precision_hint: str | None = None  # float layers; None: bf16 where native, else fp32
     max_reverts: int | None = None  # accuracy-control iterations (None: until met; 0: plain)
     speed_size: tuple[int, int] | None = (320, 180)  # latency input; None: not measured
     seed: int = 0
+    search_set: Path | None = None  # what the search scores; None: split from calibration
+    #: share of ``max_drop`` (less the hint's own cost) the search may spend on its images;
+    #: the rest is the margin for images it never saw and for the gate's interval
+    search_share: float = 0.5
+    confidence: float = DEFAULT_CONFIDENCE  # of the gate's bootstrap interval
     #: the held-out score (the command line gives overnet.eval.dataset_psnr_y); required
     score: HeldOutScore | None = None
 
@@ -128,11 +139,17 @@ def _quiet_nncf() -> Iterator[None]:
 
 
 def search(
-    model: Any, pairs: list[Pair], scale: int, options: Int8Options, target: float | None = None
+    model: Any,
+    pairs: list[Pair],
+    scale: int,
+    options: Int8Options,
+    target: float | None = None,
+    scored: list[Pair] | None = None,
 ) -> Any:
-    """NNCF accuracy-aware INT8 of ``model`` (openvino.Model) on ``pairs``: layers go back
-    to float until the mean PSNR-Y of ``pairs`` (NNCF evaluates in f32) drops by at most
-    ``target`` (default ``options.max_drop``)."""
+    """NNCF accuracy-aware INT8 of ``model`` (openvino.Model) calibrated on ``pairs``:
+    layers go back to float until the mean PSNR-Y of ``scored`` (the search set; default
+    ``pairs``; NNCF evaluates in f32) drops by at most ``target`` (default
+    ``options.max_drop``)."""
     nncf = require("nncf", "INT8 quantisation", extra="int8")
     from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
 
@@ -141,6 +158,7 @@ def search(
         return float(sum(values) / len(values)), values
 
     dataset = nncf.Dataset(pairs, lambda pair: pair.lr)
+    scored_dataset = nncf.Dataset(scored if scored is not None else pairs, lambda p: p.lr)
     ignored = keep_float_names(model, options.keep_float)
     restorer = AdvancedAccuracyRestorerParameters(
         max_num_iterations=options.max_reverts if options.max_reverts is not None else sys.maxsize
@@ -159,7 +177,7 @@ def search(
         return nncf.quantize_with_accuracy_control(
             model,
             dataset,
-            dataset,
+            scored_dataset,
             validate,
             max_drop=options.max_drop if target is None else target,
             preset=nncf.QuantizationPreset.MIXED,
@@ -185,7 +203,7 @@ def quantization_parameters() -> Any:
 
 
 def quantize_gated(onnx_path: Path, scale: float, options: Int8Options, staging: Path):
-    """Search, save the INT8 IR to ``staging`` and check it on the held-out set.
+    """Plan the sets, search, save the INT8 IR to ``staging`` and gate it.
 
     Returns (openvino.Model, metadata props, Int8Report); QualityGateError when it fails.
     """
@@ -196,34 +214,56 @@ def quantize_gated(onnx_path: Path, scale: float, options: Int8Options, staging:
         raise InputError(f"INT8 calibration needs an integer scale, got {scale:g}")
     if options.max_drop < 0:
         raise InputError(f"max drop must be >= 0 dB, got {options.max_drop:g}")
+    if not 0 < options.search_share <= 1:
+        raise InputError(f"search_share must be in (0, 1], got {options.search_share:g}")
     check_score(options)
     hint = options.precision_hint or default_hint()
-    validation = options.validation or default_validation()
+    sets = plan_sets(options.calibration, options.search_set, options.validation, staging)
     pairs = calibration_pairs(
-        options.calibration, int(scale), options.crops, options.crop_size, options.seed
+        list(sets.calibration), int(scale), options.crops, options.crop_size, options.seed
+    )
+    scored = calibration_pairs(
+        list(sets.search), int(scale), options.crops, options.crop_size, options.seed + 1
     )
     start = time.perf_counter()
     fp32 = ov.Core().read_model(str(onnx_path))
     # NNCF scores candidates in f32, the runtime computes float layers in the hint: leave
-    # room for what the hint alone costs on the calibration crops
-    target = max(0.0, options.max_drop - hint_cost(fp32, pairs, int(scale), hint))
-    model = search(fp32, pairs, int(scale), options, target)
+    # room for what the hint alone costs on the search crops, and keep a share of the
+    # budget for images the search never saw (its own images flatter it)
+    budget = options.max_drop * options.search_share
+    target = max(0.0, budget - hint_cost(fp32, scored, int(scale), hint))
+    model = search(fp32, pairs, int(scale), options, target, scored)
     searched = time.perf_counter() - start
     quantizers, kept = float_layers(model)
     props = {**onnx_props(onnx_path), "overnet.precision": "int8", "overnet.precision_hint": hint}
-    xml, _ = save_ir(model, staging, props)
-    report = check_gate(xml, onnx_path, int(scale), validation, options, hint)
+    xml, _ = save_ir(model, staging / "ir", props)
+    report = check_gate(xml, onnx_path, int(scale), sets.validation_folder, options, hint)
     report.quantizers, report.float_layers, report.search_s = quantizers, kept, searched
     report.target = target
-    report.calibration = (
-        f"{len(pairs)} crops of {options.crop_size}x{options.crop_size} from "
-        f"{options.calibration.name}"
-    )
+    describe_sets(report, sets, options)
     if not report.passed:
         raise QualityGateError(report)
     if options.speed_size is not None:
         report.seconds = latencies(xml, onnx_path, options.speed_size)
     return model, {**props, **report.props()}, report
+
+
+def describe_sets(report: Int8Report, sets: ImageSets, options: Int8Options) -> None:
+    """Fill the report's description of the sets (counts, crops, origins, hashes)."""
+    size = f"{options.crop_size}x{options.crop_size}"
+    report.calibration = (
+        f"{options.crops} crops of {size} from {len(sets.calibration)} images of "
+        f"{options.calibration.name}"
+    )
+    search_from = options.search_set.name if options.search_set else options.calibration.name
+    val_from = options.validation.name if options.validation else options.calibration.name
+    report.sets = (
+        f"calibration {len(sets.calibration)} images, search {len(sets.search)} (from "
+        f"{search_from}; {options.crops} crops of {size}), validation "
+        f"{len(sets.validation)} (from {val_from}); disjoint by pixel hash"
+    )
+    report.notes, report.hashes = list(sets.notes), dict(sets.hashes)
+    report.image_sets = sets
 
 
 def check_score(options: Int8Options) -> HeldOutScore:
@@ -239,7 +279,8 @@ def check_score(options: Int8Options) -> HeldOutScore:
 def check_gate(
     xml: Path, onnx_path: Path, scale: int, validation: Path, options: Int8Options, hint: str
 ) -> Int8Report:
-    """PSNR-Y of the fp32 model (fp32) and the INT8 IR (float layers in ``hint``)."""
+    """PSNR-Y per validation image of the fp32 model (fp32) and the INT8 IR (float layers
+    in ``hint``), with the drop's mean, worst image and bootstrap interval."""
     from overnet.runtime.openvino_backend import OpenVinoSession, compile_onnx
 
     score = check_score(options)
@@ -247,7 +288,35 @@ def check_gate(
     for name, path, precision in (("fp32", onnx_path, "fp32"), ("int8", xml, hint)):
         with OpenVinoSession(compile_onnx(path, precision=precision, cache=False)) as session:
             scores[name], label = score(session.run, validation, scale)
-    return Int8Report(label, scores["fp32"], scores["int8"], options.max_drop, hint, 0, [], "", 0)
+    return gate_report(label, scores["fp32"], scores["int8"], options.max_drop, hint, options)
+
+
+def gate_report(
+    label: str,
+    fp32: dict[str, float],
+    int8: dict[str, float],
+    max_drop: float,
+    hint: str,
+    options: Int8Options,
+    runtime: str = "openvino",
+) -> Int8Report:
+    """An Int8Report of per-image scores (search figures left for the caller to fill)."""
+    import numpy as np
+
+    stats = drop_stats(fp32, int8, options.confidence, seed=options.seed)
+    return Int8Report(
+        label,
+        float(np.mean(list(fp32.values()))),
+        float(np.mean(list(int8.values()))),
+        max_drop,
+        hint,
+        0,
+        [],
+        "",
+        0,
+        runtime=runtime,
+        stats=stats,
+    )
 
 
 def latencies(xml: Path, onnx_path: Path, size: tuple[int, int]) -> dict[str, float]:

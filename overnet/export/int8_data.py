@@ -5,7 +5,7 @@ OpenVINO only)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,10 +16,10 @@ from overnet.errors import InputError
 
 #: NCHW float32 RGB [0, 1] batch -> NCHW float32 SR batch
 Predictor = Callable[[np.ndarray], np.ndarray]
-#: (predictor, held-out folder, scale) -> (mean PSNR-Y in dB, a label for the set): the gate's
-#: score, given by the caller (``overnet.eval.dataset_psnr_y`` from the command line), as
-#: evaluation sits above export
-HeldOutScore = Callable[[Predictor, Path, int], tuple[float, str]]
+#: (predictor, held-out folder, scale) -> (PSNR-Y in dB by image name, a label for the set):
+#: the gate's score, given by the caller (``overnet.eval.dataset_psnr_y`` from the command
+#: line), as evaluation sits above export
+HeldOutScore = Callable[[Predictor, Path, int], tuple[dict[str, float], str]]
 
 
 @dataclass(frozen=True)
@@ -31,16 +31,21 @@ class Pair:
 
 
 def calibration_pairs(
-    folder: Path, scale: int, count: int, lr_size: int, seed: int = 0
+    source: Path | Sequence[Path], scale: int, count: int, lr_size: int, seed: int = 0
 ) -> list[Pair]:
-    """``count`` random crops of the images in ``folder`` (HR side ``lr_size * scale``),
-    each with its LR made by MATLAB-style bicubic as the SR benchmarks make theirs."""
+    """``count`` random crops of the images in ``source`` (a folder or a list of files; HR
+    side ``lr_size * scale``), each with its LR made by MATLAB-style bicubic as the SR
+    benchmarks make theirs."""
     from overnet.imaging import is_image_path, read_rgb8, rgb8_to_nchw
     from overnet.metrics import imresize
 
-    if not folder.is_dir():
-        raise InputError(f"calibration folder {folder} does not exist")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and is_image_path(p))
+    if isinstance(source, Path):
+        if not source.is_dir():
+            raise InputError(f"calibration folder {source} does not exist")
+        files = sorted(p for p in source.iterdir() if p.is_file() and is_image_path(p))
+        folder = str(source)
+    else:
+        files, folder = list(source), "the images given"
     if not files:
         raise InputError(f"no images in the calibration folder {folder}")
     side = lr_size * scale
@@ -98,19 +103,6 @@ def ov_predictor(compiled: Any) -> Predictor:
         return np.array(request.infer({0: batch})[0], dtype=np.float32, copy=True)
 
     return predict
-
-
-def default_validation() -> Path:
-    """Set5 from the project's ../shared folder; InputError when there is none."""
-    from overnet.shared import find_shared
-
-    shared = find_shared()
-    if shared is None or not (shared / "data" / "Set5").is_dir():
-        raise InputError(
-            "no held-out validation set: give --validation DIR (NAME/HR + NAME/LR_bicubic/X2 "
-            "like Set5, or a folder of HR images whose LR is made by bicubic)"
-        )
-    return shared / "data" / "Set5"
 
 
 def hint_cost(model: Any, pairs: list[Pair], scale: int, hint: str) -> float:

@@ -22,6 +22,7 @@ from overnet.export.int8 import (
     Int8Report,
     QualityGateError,
     check_score,
+    gate_report,
     int8_weights,
     quantization_parameters,
     quantize_gated,
@@ -75,9 +76,9 @@ def quantize_onnx(proto: Any, pairs: list[Any], ignored: list[str]) -> Any:
 
 
 def ort_gate(
-    fp32: Path, qdq: Path, scale: int, validation: Path, max_drop: float, score: HeldOutScore
+    fp32: Path, qdq: Path, scale: int, validation: Path, options: Int8Options, score: HeldOutScore
 ) -> Int8Report:
-    """PSNR-Y (``score``) of the fp32 and Q/DQ ONNX in onnxruntime's CPU provider."""
+    """PSNR-Y per image (``score``) of the fp32 and Q/DQ ONNX in onnxruntime's CPU provider."""
     ort = require("onnxruntime", "checking the INT8 ONNX")
     scores = {}
     for name, path in (("fp32", fp32), ("int8", qdq)):
@@ -85,8 +86,8 @@ def ort_gate(
         scores[name], label = score(
             lambda x, s=session: s.run(None, {INPUT_NAME: x})[0], validation, scale
         )
-    return Int8Report(
-        label, scores["fp32"], scores["int8"], max_drop, "fp32", 0, [], "", 0, runtime="onnxruntime"
+    return gate_report(
+        label, scores["fp32"], scores["int8"], options.max_drop, "fp32", options, "onnxruntime"
     )
 
 
@@ -103,7 +104,6 @@ def export_onnx_int8(
     onnxruntime report). QualityGateError (nothing written) when either gate fails."""
     onnx = require("onnx", "ONNX export")
     from overnet._atomic import write_bytes_atomic
-    from overnet.export.int8 import default_validation
     from overnet.export.onnx_export import _check_output, export_onnx
 
     score = check_score(options)
@@ -117,14 +117,17 @@ def export_onnx_int8(
         ov_model, props, ov_report = quantize_gated(fp32, s, options, Path(tmp) / "ir")
         proto = onnx.load(str(fp32))
         ignored = float_nodes(ov_model, proto)
-        pairs = calibration_pairs(options.calibration, s, options.crops, options.crop_size)
+        sets = ov_report.image_sets
+        pairs = calibration_pairs(
+            list(sets.calibration), s, options.crops, options.crop_size, options.seed
+        )
         quantized = quantize_onnx(proto, pairs, ignored)
         qdq = Path(tmp) / "int8.onnx"
         onnx.save(quantized, str(qdq))
-        validation = options.validation or default_validation()
-        report = ort_gate(fp32, qdq, s, validation, options.max_drop, score)
+        report = ort_gate(fp32, qdq, s, sets.validation_folder, options, score)
         report.quantizers = sum(n.op_type == "QuantizeLinear" for n in quantized.graph.node)
         report.float_layers, report.calibration = ignored, ov_report.calibration
+        report.sets, report.hashes = ov_report.sets, ov_report.hashes
         report.calibration += " (float layers from the OpenVINO search above)"
         if not report.passed:
             raise QualityGateError(report)

@@ -1,9 +1,12 @@
 """INT8 behind a PSNR-Y gate, on tiny data (crops of Set5; calibration and held-out
 images are different pictures): plain INT8 loses more than the gate allows, the command
-refuses a gate it cannot meet and writes nothing, and a passing INT8 IR loads in the
-openvino backend (also through the checkpoint's `openvino-int8` registration)."""
+refuses a gate it cannot meet and writes nothing, refuses to calibrate on the gate's own
+images, and a passing INT8 IR loads in the openvino backend (also through the
+checkpoint's `openvino-int8` registration) with its sets' hashes and interval recorded."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
@@ -77,8 +80,24 @@ def test_the_command_refuses_a_gate_it_cannot_meet(tiny_sets, x2_weights, tmp_pa
     assert result.exit_code != 0
     assert "quality gate failed, nothing written" in result.output
     assert "exceeds the gate 0.0001 dB by" in result.output
+    assert "upper bound of the mean drop" in result.output
     assert not out.exists() or not any(out.iterdir())
     assert not (tmp_path / "cache" / "openvino-int8").exists()
+
+
+def test_calibrating_on_the_gates_images_is_refused(set5, x2_weights, tmp_path):
+    """The issue's first case: --calibration Set5/HR with the gate on Set5."""
+    out = tmp_path / "int8"
+    args = [
+        "export", "--weights", str(x2_weights), "--format", "openvino", "--int8",
+        "--calibration", str(set5 / "HR"), "--validation", str(set5), "--no-validate",
+        "-o", str(out),
+    ]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code != 0
+    assert "calibration set has 0 image(s) left" in result.output
+    assert "kept for validation only" in result.output
+    assert not out.exists()
 
 
 def test_a_passing_int8_ir_loads_and_is_registered(tiny_sets, x2_weights, tmp_path, monkeypatch):
@@ -91,6 +110,10 @@ def test_a_passing_int8_ir_loads_and_is_registered(tiny_sets, x2_weights, tmp_pa
     assert report.passed and report.quantizers > 0 and set(report.seconds) >= {"fp32", "int8"}
     assert {"node_conv2d", "node_conv2d_61"} <= set(report.float_layers)  # keep "ends"
     assert result.metadata["overnet.precision"] == "int8"
+    assert float(result.metadata["overnet.int8_drop_upper_db"]) >= report.drop
+    hashes = json.loads(result.metadata["overnet.int8_image_hashes"])
+    assert [len(hashes[r]) for r in ("calibration", "search", "validation")] == [2, 1, 3]
+    assert "warning: only 3 validation images" in report.format()
     x = np.random.default_rng(0).random((1, 3, 20, 20), dtype=np.float32)
     with open_session(result.xml, "openvino-int8") as session:
         assert session.info.precision == "int8"
