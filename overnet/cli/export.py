@@ -16,6 +16,7 @@ from overnet.cli.export_formats import (
     OPENVINO_ONLY,
     TENSORRT_ONLY,
     TRITON_ONLY,
+    WEB_ONLY,
     overscale_label,
     overscale_problem,
 )
@@ -27,6 +28,8 @@ from overnet.cli.options import (
     scales_option,
     size_option,
     stack,
+    tile_option,
+    upscaler_options,
     weights_option,
 )
 
@@ -164,16 +167,38 @@ def _openvino_options() -> Any:
     )
 
 
+def _web_options() -> Any:
+    return stack(
+        tile_option("web: the page's default; none: from --max-memory, as overnet upscale plans"),
+        upscaler_options(),
+        click.option(
+            "--ort",
+            default="cdn",
+            metavar="cdn|npm|PATH",
+            help="web: onnxruntime-web from its pinned CDN URL (cdn), or copied into the site "
+            "for offline hosting from the npm registry's tarball (npm, checked and cached) or "
+            "from a local onnxruntime-web .tgz or package folder (PATH).",
+        ),
+        click.option(
+            "--serve", is_flag=True, help="web: serve the site on 127.0.0.1 once written."
+        ),
+        click.option(
+            "--port", type=click.IntRange(0, 65535), default=8000, help="web: --serve's port."
+        ),
+    )
+
+
 @click.command()
 @weights_option("Checkpoint to export (.pth/.pth.tar/.safetensors).", required=True)
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["onnx", "tensorrt", "triton", "openvino"]),
+    type=click.Choice(["onnx", "tensorrt", "triton", "openvino", "web"]),
     default="onnx",
     help="onnx: one .onnx file; tensorrt: FP16 ONNX + engine + sidecar per scale in -o DIR "
     "(TensorRT 10.1 or newer 10.x, or 11.x); triton: a Triton model repository in -o DIR, "
-    "a model per scale; openvino: OpenVINO IR model.xml + model.bin in -o DIR.",
+    "a model per scale; openvino: OpenVINO IR model.xml + model.bin in -o DIR; web: a "
+    "static site in -o DIR that upscales in the browser with onnxruntime-web (docs/web.md).",
 )
 @scale_option("Target scale factor baked into the graph, e.g. 2 or 2.5 (default: the weights').")
 @click.option("--fp16", is_flag=True, help="float16 weights/activations, float32 I/O.")
@@ -210,6 +235,7 @@ def _openvino_options() -> Any:
 @_tensorrt_options()
 @_triton_options()
 @_openvino_options()
+@_web_options()
 def export(
     weights: Path,
     fmt: str,
@@ -230,11 +256,15 @@ def export(
     from overnet.export import export_onnx
 
     triton = {name: trt_options.pop(name) for name in TRITON_ONLY}
+    web = {name: trt_options.pop(name) for name in WEB_ONLY}
     openvino = {name: trt_options.pop(name) for name in (*OPENVINO_ONLY, "int8", *INT8_ONLY)}
     problem = overscale_problem(fmt, scale, trt_options["scales"], openvino["int8"], overscale)
     if problem:
         raise click.UsageError(problem)
     _check_export_options(fmt, scale, fp16, trt_options)
+    if fmt == "web":
+        formats.export_web(weights, output, scale, fp16, overwrite, validate, sample_image, web)
+        return
     if fmt == "openvino" or openvino["int8"]:
         openvino["sample_image"] = sample_image
         formats.export_openvino(
@@ -293,7 +323,8 @@ def _check_export_options(
             return "--static-batch"
         return next(p for p in ctx.command.params if p.name == name).opts[0]
 
-    for other, why in _ignored_options(fmt, ctx.params.get("backend")):
+    web = [] if fmt == "web" else [(WEB_ONLY, "they apply to --format web only")]
+    for other, why in [*_ignored_options(fmt, ctx.params.get("backend")), *web]:
         ignored = [flag(name) for name in other if given(name)]
         if ignored:
             raise click.UsageError(f"{', '.join(ignored)} would be ignored: {why}; drop them")
@@ -309,6 +340,8 @@ def _check_export_options(
 def _ignored_options(fmt: str, triton_backend: str | None) -> list[tuple[tuple[str, ...], str]]:
     """(options, why) that the chosen --format (and --triton-backend) would ignore."""
     triton = (TRITON_ONLY, "they apply to --format triton only")
+    if fmt == "web":
+        return formats.web_ignores()
     if fmt == "openvino" or ctx_int8():
         why = "--format openvino and --int8 use their own ONNX export (default opset, dynamic)"
         tensorrt = (TENSORRT_ONLY, "they apply to --format tensorrt only")

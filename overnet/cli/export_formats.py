@@ -25,6 +25,7 @@ TENSORRT_ONLY = (
 BUILD_OPTIONS = TENSORRT_ONLY[4:]
 TRITON_ONLY = ("backend", "device", "max_batch", "queue_delay_us")
 OPENVINO_ONLY = ("precision_hint",)
+WEB_ONLY = ("tile", "overlap", "max_memory", "ort", "serve", "port")
 INT8_ONLY = (
     "calibration",
     "search_set",
@@ -177,3 +178,49 @@ def export_tensorrt(
         click.echo(
             f"{label}: {r.engine} (sidecar {r.sidecar.name}), built in {r.build.seconds:.1f} s"
         )
+
+
+def web_ignores() -> list[tuple[tuple[str, ...], str]]:
+    """(options, why) that --format web would ignore."""
+    own = "--format web exports its own ONNX (default opset, dynamic batch, height and width)"
+    return [
+        (("opset", "static_shape", "dynamic_batch"), own),
+        (TENSORRT_ONLY, "they apply to --format tensorrt only"),
+        (TRITON_ONLY, "they apply to --format triton only"),
+        ((*OPENVINO_ONLY, *INT8_ONLY), "they apply to --format openvino or --int8 only"),
+    ]
+
+
+def export_web(weights, output, scale, fp16, overwrite, validate, sample_image, web) -> None:
+    """A static site that upscales in the browser; with --serve, served on 127.0.0.1."""
+    ctx = click.get_current_context()
+    for flag in ("fp16", "int8", "overscale"):
+        if ctx.params.get(flag):
+            raise click.UsageError(
+                f"--{flag} does not apply to --format web: the page runs the fp32 graph at "
+                "the model's integer scale with onnxruntime-web (docs/web.md)"
+            )
+    from overnet.export.web import export_web as write_site
+    from overnet.export.web.serve import SiteServer
+
+    result = write_site(
+        weights, output, scale=scale, tile=web["tile"], overlap=web["overlap"],
+        max_memory=web["max_memory"], ort=web["ort"], overwrite=overwrite,
+        validate=validate, sample_image=sample_image,
+    )  # fmt: skip
+    where = "copied into ort/" if result.ort_source == "local" else "from the pinned CDN URL"
+    click.echo(
+        f"wrote {result.folder}/ (x{result.scale}, {len(result.files)} files; onnxruntime-web "
+        f"{where})"
+    )
+    if result.validation is not None:
+        click.echo(result.validation.format())
+    if not web["serve"]:
+        click.echo(f"serve it with: python -m overnet.export.web.serve {result.folder}")
+        return
+    with SiteServer(result.folder, port=web["port"]) as server:
+        click.echo(f"serving {result.folder} at {server.url} (Ctrl-C stops)")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            click.echo("stopped")

@@ -1,0 +1,214 @@
+"""Write a web export: the ONNX model, the page's files, ``config.json`` and, for offline
+hosting, the onnxruntime-web files (``ort/``)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from overnet._version import __version__
+from overnet.errors import InputError
+from overnet.export.web import ort as ort_files
+from overnet.runtime.memory import (
+    HOST_BYTES_PER_INPUT_PIXEL,
+    HOST_BYTES_PER_OUTPUT_PIXEL,
+    bytes_per_input_pixel,
+)
+from overnet.runtime.upscaler import DEFAULT_MAX_MEMORY, DEFAULT_OVERLAP, MIN_AUTO_TILE
+from overnet.units import parse_memory
+
+#: the page's own files, copied from the package as they are
+SITE_FILES = ("index.html", "app.mjs", "worker.mjs", "tiling.mjs", "pixels.mjs", "style.css")
+MODEL_NAME = "model.onnx"
+#: the runtime backend whose memory figures the page's tile plan uses: the page runs the
+#: same ONNX file with onnxruntime (in WASM), and `overnet upscale --backend onnxruntime`
+#: then plans the same tiles
+PLAN_BACKEND = "onnxruntime"
+
+
+@dataclass
+class WebExportResult:
+    folder: Path
+    scale: int
+    upscale: int
+    #: "cdn" (the pinned jsDelivr URL) or "local" (ort/ holds the files)
+    ort_source: str
+    files: list[str] = field(default_factory=list)
+    validation: object | None = None  # the ONNX export's ValidationReport
+    notes: list[str] = field(default_factory=list)
+
+
+def export_web(
+    weights: str | Path,
+    output: str | Path,
+    *,
+    scale: float | None = None,
+    tile: int | None = None,
+    overlap: int = DEFAULT_OVERLAP,
+    max_memory: str | int = DEFAULT_MAX_MEMORY,
+    ort: str | Path = "cdn",
+    ort_cache: Path | None = None,
+    overwrite: bool = False,
+    validate: bool = True,
+    sample_image: str | Path | None = None,
+) -> WebExportResult:
+    """Export ``weights`` to a static site in the folder ``output``.
+
+    The page upscales with onnxruntime-web at the model's integer scale, tiling as
+    ``Upscaler(session, tile=tile, overlap=overlap, max_memory=max_memory)`` does on an
+    onnxruntime session of the same file (``tile`` None: from ``max_memory``; 0: whole
+    images); the page's fields change these for later images.
+
+    ``ort``: "cdn" loads onnxruntime-web from the pinned jsDelivr URL; "npm" downloads the
+    pinned npm tarball once into ``ort_cache`` (default: the overnet cache) and copies
+    its files into ``output/ort/``; a path to an onnxruntime-web ``.tgz`` or unpacked
+    package folder copies from there (offline hosting). Every file is checked against
+    its pinned sha384. The site is built beside ``output`` and moved into place whole.
+    """
+    from overnet.export.onnx_export import export_onnx
+
+    output = Path(output)
+    if tile is not None and tile < 0:
+        raise InputError(f"--tile must be >= 0 input pixels (0: whole images), got {tile}")
+    if overlap < 0:
+        raise InputError(f"--overlap must be >= 0, got {overlap}")
+    try:
+        memory = parse_memory(max_memory)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    if scale is not None and not float(scale).is_integer():
+        raise InputError(
+            f"--format web runs integer scales only, got --scale {scale:g}: a fractional "
+            "scale needs the overscale finishing (a bicubic resize of the model's features "
+            "and its last convolution), which runs in Python, not in the page; export x2 or x3"
+        )
+    _check_output(output, overwrite)
+    copied = _ort_package(ort, ort_cache)  # before the slow export: a bad --ort fails fast
+    parent = output.parent if str(output.parent) else Path(".")
+    parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.overnet-", dir=parent))
+    try:
+        result = export_onnx(
+            weights, staging / MODEL_NAME, scale=scale, validate=validate,
+            sample_image=sample_image,
+        )  # fmt: skip
+        meta = result.metadata
+        if not float(meta.scale).is_integer():
+            raise InputError(
+                f"these weights end at x{meta.scale:g}; --format web runs integer scales "
+                "only (give --scale 2 or 3)"
+            )
+        base = ort_files.CDN_BASE if copied is None else ort_files.LOCAL_BASE
+        _copy_site(staging, base)
+        if copied is not None:
+            (staging / "ort").mkdir()
+            for name, data in copied.items():
+                (staging / "ort" / name).write_bytes(data)
+        config = _config(int(meta.scale), meta.upscale, tile, overlap, memory, base)
+        (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n", "utf-8")
+        _replace(staging, output)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    files = sorted(p.relative_to(output).as_posix() for p in output.rglob("*") if p.is_file())
+    return WebExportResult(
+        folder=output,
+        scale=int(meta.scale),
+        upscale=meta.upscale,
+        ort_source="cdn" if copied is None else "local",
+        files=files,
+        validation=result.validation,
+        notes=list(result.notes),
+    )
+
+
+def _config(
+    scale: int, upscale: int, tile: int | None, overlap: int, memory: int, base: str
+) -> dict:
+    return {
+        "overnet": __version__,
+        "model": MODEL_NAME,
+        "scale": scale,
+        "upscale": upscale,
+        "tiling": {"tile": tile, "overlap": overlap, "max_memory": memory},
+        # what Upscaler.plan reads besides the options (overnet.runtime.memory)
+        "plan": {
+            "backend": PLAN_BACKEND,
+            "bytes_per_input_pixel": bytes_per_input_pixel(PLAN_BACKEND, upscale),
+            "host_bytes_per_input_pixel": HOST_BYTES_PER_INPUT_PIXEL,
+            "host_bytes_per_output_pixel": HOST_BYTES_PER_OUTPUT_PIXEL,
+            "min_auto_tile": MIN_AUTO_TILE,
+        },
+        "ort": {
+            "version": ort_files.ORT_VERSION,
+            "base": base,
+            "builds": {name: vars(build) for name, build in ort_files.BUILDS.items()},
+            "integrity": {name: ort_files.INTEGRITY[name] for name in ort_files.page_files()},
+        },
+    }
+
+
+def _ort_package(ort: str | Path, cache: Path | None) -> dict[str, bytes] | None:
+    """The onnxruntime-web files to copy (None: the page loads them from the CDN)."""
+    if str(ort) == "cdn":
+        return None
+    if str(ort) == "npm":
+        from overnet.cache import cache_dir
+
+        tarball = ort_files.fetch_tarball(cache or cache_dir() / "npm")
+        return ort_files.read_package(tarball)
+    return ort_files.read_package(Path(ort))
+
+
+def _copy_site(folder: Path, base: str) -> None:
+    site = resources.files("overnet.export.web") / "site"
+    origin = "" if base == ort_files.LOCAL_BASE else _origin(base)
+    for name in SITE_FILES:
+        text = (site / name).read_text("utf-8")
+        if name == "index.html":
+            text = text.replace("__ORT_ORIGIN__", origin)
+        (folder / name).write_text(text, "utf-8")
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _is_web_export(folder: Path) -> bool:
+    try:
+        config = json.loads((folder / "config.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and "overnet" in config and (folder / "index.html").is_file()
+
+
+def _check_output(output: Path, overwrite: bool) -> None:
+    if output.exists() and not output.is_dir():
+        raise InputError(f"-o {output} is a file; --format web writes a folder (give a new name)")
+    if output.is_dir() and any(output.iterdir()):
+        if not overwrite:
+            raise InputError(f"{output} exists and is not empty; pass --overwrite to replace it")
+        if not _is_web_export(output):
+            raise InputError(
+                f"{output} is not a web export (no overnet config.json); --overwrite replaces "
+                "only a web export: give an empty or new folder"
+            )
+
+
+def _replace(staging: Path, output: Path) -> None:
+    """Move the finished site into place; a previous export goes only once it has."""
+    old = None
+    if output.exists():
+        old = output.with_name(f".{output.name}.overnet-old")
+        shutil.rmtree(old, ignore_errors=True)
+        output.rename(old)
+    staging.chmod(0o755)
+    staging.rename(output)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

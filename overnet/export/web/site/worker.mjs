@@ -1,0 +1,169 @@
+// The upscaler of the page, in a Web Worker: loads onnxruntime-web (every file checked
+// against its pinned integrity hash), opens the exported model, and upscales one image at
+// a time with overnet's tile plan and seam blending. Nothing leaves the browser.
+import { planImage, TileBlender } from "./tiling.mjs";
+import { alphaPlane, encodePng, fileLayout, resizePlane, rgbPlanes, storedPixels } from "./pixels.mjs";
+
+let config = null;
+let ort = null;
+let session = null;
+
+async function checkedFetch(url, integrity) {
+  const response = await fetch(url, { integrity, mode: "cors", credentials: "omit" });
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  return response;
+}
+
+/** A module fetched with its integrity hash, imported from a same-origin blob: URL. */
+async function moduleUrl(url, integrity) {
+  const text = await (await checkedFetch(url, integrity)).text();
+  return URL.createObjectURL(new Blob([text], { type: "text/javascript" }));
+}
+
+async function webgpuAdapter() {
+  if (!self.navigator.gpu) return null;
+  try {
+    return await self.navigator.gpu.requestAdapter();
+  } catch {
+    return null;
+  }
+}
+
+async function load(options) {
+  config = await (await fetch("config.json", { cache: "no-cache" })).json();
+  const want = options.backend || "auto";
+  const adapter = want === "wasm" ? null : await webgpuAdapter();
+  if (want === "webgpu" && !adapter) throw new Error("WebGPU was asked for, but this browser has no WebGPU adapter");
+  const kind = adapter ? "webgpu" : "wasm";
+  const files = config.ort.builds[kind];
+  const base = new URL(config.ort.base, self.location.href).href;
+  const integrity = config.ort.integrity;
+  const entry = await moduleUrl(base + files.entry, integrity[files.entry]);
+  const factory = await moduleUrl(base + files.factory, integrity[files.factory]);
+  const wasm = await (await checkedFetch(base + files.wasm, integrity[files.wasm])).arrayBuffer();
+  ort = await import(entry);
+  const isolated = self.crossOriginIsolated === true;
+  // Threads need SharedArrayBuffer, which only a cross-origin isolated page has.
+  const threads = isolated ? Math.max(1, Math.min(options.threads || self.navigator.hardwareConcurrency || 1, 16)) : 1;
+  ort.env.wasm.numThreads = threads;
+  ort.env.wasm.proxy = false;
+  ort.env.wasm.wasmPaths = { mjs: factory };
+  ort.env.wasm.wasmBinary = wasm;
+  const model = await (await fetch(config.model)).arrayBuffer();
+  session = await ort.InferenceSession.create(model, {
+    executionProviders: [kind],
+    graphOptimizationLevel: "all",
+  });
+  return { backend: kind, threads, isolated, ortVersion: config.ort.version, adapter: adapter ? adapterName(adapter) : null };
+}
+
+function adapterName(adapter) {
+  const info = adapter.info || {};
+  return [info.vendor, info.architecture, info.description].filter(Boolean).join(" ") || "WebGPU adapter";
+}
+
+async function decode(file) {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  let bitmap;
+  try {
+    // no colour management and no EXIF rotation: the pixels as stored, as overnet reads them
+    bitmap = await createImageBitmap(new Blob([bytes]), {
+      colorSpaceConversion: "none",
+      premultiplyAlpha: "none",
+      imageOrientation: "none",
+    });
+  } catch {
+    throw new Error(`${file.name}: not an image this browser can decode (PNG, JPEG, WebP, GIF, BMP, AVIF)`);
+  }
+  const { width, height } = bitmap;
+  const canvas = new OffscreenCanvas(width, height);
+  const context = canvas.getContext("2d", { willReadFrequently: true });
+  context.drawImage(bitmap, 0, 0);
+  bitmap.close();
+  const rgba = context.getImageData(0, 0, width, height).data;
+  let layout = fileLayout(bytes);
+  if (!layout) {
+    let alpha = false;
+    for (let i = 3; i < rgba.length && !alpha; i += 4) alpha = rgba[i] !== 255;
+    layout = { gray: false, alpha };
+  }
+  return { rgba, width, height, ...layout };
+}
+
+async function runTile(planes, height, width, tile) {
+  const [y0, y1, x0, x1] = tile;
+  const th = y1 - y0;
+  const tw = x1 - x0;
+  const input = new Float32Array(3 * th * tw);
+  for (let c = 0; c < 3; c += 1) {
+    for (let y = 0; y < th; y += 1) {
+      const src = c * height * width + (y0 + y) * width + x0;
+      input.set(planes.subarray(src, src + tw), (c * th + y) * tw);
+    }
+  }
+  const feeds = { [session.inputNames[0]]: new ort.Tensor("float32", input, [1, 3, th, tw]) };
+  const results = await session.run(feeds);
+  const output = results[session.outputNames[0]];
+  const data = output.data;
+  const [, , oh, ow] = output.dims;
+  output.dispose?.();
+  return { data, oh, ow };
+}
+
+async function upscale(id, file, options) {
+  const started = performance.now();
+  const image = await decode(file);
+  const { width, height } = image;
+  const scale = config.scale;
+  const plan = planImage(height, width, {
+    scale,
+    tile: options.tile,
+    overlap: options.overlap,
+    maxMemory: options.maxMemory,
+    bytesPerPixel: config.plan.bytes_per_input_pixel,
+    hostIn: config.plan.host_bytes_per_input_pixel,
+    hostOut: config.plan.host_bytes_per_output_pixel,
+    minAutoTile: config.plan.min_auto_tile,
+  });
+  self.postMessage({ type: "plan", id, plan });
+  const planes = rgbPlanes(image.rgba, height, width);
+  const blender = new TileBlender(3, height, width, scale, plan.overlap);
+  let done = 0;
+  for (const tile of plan.tiles) {
+    const { data, oh, ow } = await runTile(planes, height, width, tile);
+    if (oh !== (tile[1] - tile[0]) * scale || ow !== (tile[3] - tile[2]) * scale) {
+      throw new Error(`the model returned ${oh}x${ow} for a tile, expected x${scale}`);
+    }
+    blender.add(tile, data, oh, ow);
+    done += 1;
+    self.postMessage({ type: "progress", id, done, total: plan.tiles.length });
+  }
+  const outH = height * scale;
+  const outW = width * scale;
+  const rgb = blender.result();
+  const alpha = image.alpha ? resizePlane(alphaPlane(image.rgba, height, width), height, width, outH, outW) : null;
+  const { channels, data } = storedPixels(rgb, alpha, outH, outW, image.gray);
+  const png = await encodePng(data, outH, outW, channels);
+  const seconds = (performance.now() - started) / 1000;
+  return { png, width, height, outW, outH, channels, plan, seconds };
+}
+
+self.onmessage = async (event) => {
+  const message = event.data;
+  if (message.type === "init") {
+    try {
+      self.postMessage({ type: "ready", ...(await load(message.options || {})) });
+    } catch (error) {
+      self.postMessage({ type: "failed", message: String(error?.message || error) });
+    }
+    return;
+  }
+  if (message.type === "upscale") {
+    try {
+      const result = await upscale(message.id, message.file, message.options);
+      self.postMessage({ type: "done", id: message.id, ...result });
+    } catch (error) {
+      self.postMessage({ type: "error", id: message.id, message: String(error?.message || error) });
+    }
+  }
+};
