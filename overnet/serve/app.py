@@ -29,6 +29,8 @@ from overnet.serve.config import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS, Service
 from overnet.serve.limits import ServeError, body_too_large, check_length
 from overnet.serve.metrics import Registry
 from overnet.serve.replica import Replica
+from overnet.serve.webpage import PATHS as PAGE_PATHS
+from overnet.serve.webpage import asset as page_asset
 
 APP_NAME = "overnet"
 #: seconds between a replica's metric reports
@@ -38,6 +40,7 @@ ROUTES = {
     "/v1/models": "GET",
     "/healthz": "GET",
     "/metrics": "GET",
+    **dict.fromkeys(PAGE_PATHS, "GET"),  # the web page at / (webpage.py)
 }
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 log = logging.getLogger("ray.serve")
@@ -107,6 +110,9 @@ class UpscaleService:
             if not self.replica.ready:
                 raise ServeError("not_ready", "warming up", {"Retry-After": "1"})
             return JSONResponse({"status": "ok", "model": self.config.model_name})
+        page = page_asset(path, request.url.path)
+        if page is not None:
+            return Response(page.body, page.status, page.headers, page.content_type)
         if path == "/v1/models":
             return JSONResponse({"models": [self.replica.describe()]})
         if path == "/metrics":

@@ -11,10 +11,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from overnet.serve.webpage import PATHS as PAGE_PATHS
+
 #: environment variable `overnet serve` reads the token from when --token is not given
 TOKEN_ENV = "OVERNET_SERVE_TOKEN"
-#: paths answered without a token (load balancers' health checks carry none)
-OPEN_PATHS = ("/healthz",)
+#: paths answered without a token: load balancers' health checks carry none, and the web
+#: page (static files, no secret) asks for the token itself
+OPEN_PATHS = ("/healthz", *PAGE_PATHS)
 
 
 def token_digest(token: str) -> str:
