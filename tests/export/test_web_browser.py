@@ -95,3 +95,139 @@ def test_set5_x2_in_the_browser_matches_python(page, site_url, x2_site, tmp_path
     assert shot.stat().st_size > 10_000
     if os.environ.get(SCREENSHOT_ENV):
         shutil.copyfile(shot, os.environ[SCREENSHOT_ENV])
+
+
+#: (height, width, tile, overlap, max_memory): explicit tiles, whole images, and tiles the
+#: memory budget picks (balanced sides, thin images, the budget refusing an image)
+PLAN_CASES = [
+    (128, 128, 80, 16, "2GB"),
+    (1080, 1920, 256, 16, "2GB"),
+    (37, 301, 64, 16, "2GB"),
+    (300, 200, 0, 16, "2GB"),
+    (300, 200, None, 16, "2GB"),
+    (1080, 1920, None, 16, "2GB"),
+    (2160, 3840, None, 32, "1GB"),
+    (720, 1280, None, 0, "500MB"),
+    (20, 4000, None, 16, "300MB"),
+    (640, 640, 33, 40, "2GB"),
+    (5000, 5000, None, 16, "200MB"),
+]
+
+
+def test_page_plans_the_tiles_python_plans(page, site_url, x2_site):  # noqa: F811
+    from overnet.errors import InputError
+
+    config = json.loads((x2_site / "config.json").read_text())
+    expected = []
+    for h, w, tile, overlap, memory in PLAN_CASES:
+        upscaler = _python_upscaler(x2_site, tile=tile, overlap=overlap, max_memory=memory)
+        try:
+            plan = upscaler.plan(h, w)
+        except InputError:  # MemoryLimitError: the budget holds no tile
+            expected.append("refused")
+            continue
+        tiles = [[t.y0, t.y1, t.x0, t.x1] for t in plan.tiles]
+        expected.append([plan.tile_h, plan.tile_w, plan.overlap, tiles])
+    assert "refused" in expected and any(len(e[3]) > 20 for e in expected if e != "refused")
+    page.goto(site_url)
+    got = page.evaluate(
+        """async ([cases, config]) => {
+          const { planImage } = await import("./tiling.mjs");
+          return cases.map(([h, w, tile, overlap, memory]) => {
+            try {
+              const p = planImage(h, w, { scale: config.scale, tile, overlap, maxMemory: memory,
+                bytesPerPixel: config.plan.bytes_per_input_pixel,
+                hostIn: config.plan.host_bytes_per_input_pixel,
+                hostOut: config.plan.host_bytes_per_output_pixel,
+                minAutoTile: config.plan.min_auto_tile });
+              return [p.tileH, p.tileW, p.overlap, p.tiles];
+            } catch (error) {
+              return "refused";
+            }
+          });
+        }""",
+        [[[h, w, t, o, _bytes(m)] for h, w, t, o, m in PLAN_CASES], config],
+    )
+    assert got == expected
+
+
+def _bytes(memory: str) -> int:
+    from overnet.units import parse_memory
+
+    return parse_memory(memory)
+
+
+def _pattern(height: int, width: int, seed: int) -> np.ndarray:
+    """A smooth gradient with texture: HxW float in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    base = 0.5 + 0.4 * np.sin(x / 5.0 + seed) * np.cos(y / 7.0)
+    return np.clip(base + rng.normal(0, 0.05, (height, width)), 0, 1)
+
+
+def _interlaced_png(rgb: np.ndarray) -> bytes:
+    """An Adam7-interlaced 8-bit RGB PNG of ``rgb`` (HxWx3 uint8; Pillow writes none)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body)
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    h, w, _ = rgb.shape
+    rows = b""
+    for x0, y0, dx, dy in ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4),
+                           (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)):  # fmt: skip
+        sub = rgb[y0::dy, x0::dx]
+        if sub.size:
+            rows += b"".join(b"\0" + row.tobytes() for row in sub)
+    header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 1)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_image_modes_keep_their_layout_and_pixels(page, site_url, x2_site, tmp_path):  # noqa: F811
+    """PNGs of every layout come back in it (palettes as RGBA), alpha resized as Pillow
+    does and 16 bits kept, with overnet's pixels: the page decodes PNGs itself."""
+    from overnet.imaging.png16 import write_png16
+
+    h, w = 40, 48
+    rgb = np.stack([_pattern(h, w, s) for s in (2, 3, 4)], axis=2)
+    ramp = np.linspace(0, 1, w)[None, :].repeat(h, 0)  # fully clear to opaque, every level
+    rgb8 = (rgb * 255).round().astype(np.uint8)
+    rgba = Image.fromarray(np.dstack([rgb8, (ramp * 255).round().astype(np.uint8)]), "RGBA")
+    palette = rgba.quantize(64)  # P with a tRNS chunk of per-entry alpha
+    rgb16 = (rgb * 65535).round().astype(np.uint16)
+    gray16 = Image.fromarray((_pattern(h, w, 5) * 65535).round().astype(np.uint16))
+    cases = {  # name: (file writer, what Python upscales, mode of the page's PNG)
+        "gray.png": (Image.fromarray(rgb8[:, :, 0], "L").save, None, "L"),
+        "rgba.png": (rgba.save, None, "RGBA"),
+        "palette.png": (palette.save, palette.convert("RGBA"), "RGBA"),
+        "gray16.png": (gray16.save, None, "I;16"),
+        "rgb16.png": (lambda path: write_png16(rgb16, path), rgb16, "RGB"),
+        "adam7.png": (lambda path: path.write_bytes(_interlaced_png(rgb8)), rgb8, "RGB"),
+    }
+    _open(page, site_url)
+    upscaler = _python_upscaler(x2_site, tile=TILE, overlap=OVERLAP)
+    for name, (write, source, mode) in cases.items():
+        write(tmp_path / name)
+        _upscale(page, tmp_path / name, tmp_path / f"web-{name}")
+        if source is None:
+            with Image.open(tmp_path / name) as img:
+                source = img.copy()
+        expected = np.asarray(upscaler.upscale(source)).astype(int)
+        if name == "rgb16.png":
+            from overnet.imaging.png16 import read_png16
+
+            got = read_png16(tmp_path / f"web-{name}")[0].astype(int)
+        else:
+            with Image.open(tmp_path / f"web-{name}") as out:
+                assert out.mode == mode, name
+                got = np.asarray(out).astype(int)
+        assert got.shape == expected.shape, name
+        diff = np.abs(got - expected)
+        assert diff.max() <= 1, (name, np.unravel_index(diff.argmax(), diff.shape))

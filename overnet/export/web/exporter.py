@@ -23,7 +23,15 @@ from overnet.runtime.upscaler import DEFAULT_MAX_MEMORY, DEFAULT_OVERLAP, MIN_AU
 from overnet.units import parse_memory
 
 #: the page's own files, copied from the package as they are
-SITE_FILES = ("index.html", "app.mjs", "worker.mjs", "tiling.mjs", "pixels.mjs", "style.css")
+SITE_FILES = (
+    "index.html",
+    "app.mjs",
+    "worker.mjs",
+    "tiling.mjs",
+    "pixels.mjs",
+    "png.mjs",
+    "style.css",
+)
 MODEL_NAME = "model.onnx"
 #: the runtime backend whose memory figures the page's tile plan uses: the page runs the
 #: same ONNX file with onnxruntime (in WASM), and `overnet upscale --backend onnxruntime`

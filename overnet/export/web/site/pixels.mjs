@@ -4,51 +4,60 @@
 
 const f32 = Math.fround;
 
-/** RGBA uint8 (HxWx4) -> 3 x H x W float32 planes in [0, 1] (to_float: v / 255). */
-export function rgbPlanes(rgba, height, width) {
+/**
+ * Decoded samples (HxWxC, C: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA; values 0..max) -> the
+ * network's 3 x H x W float32 planes in [0, 1] (gray repeated) and the alpha plane
+ * (H x W float32, or null), as overnet's split_array computes them (to_float: v / max).
+ */
+export function splitSamples(samples, channels, max, height, width) {
   const plane = height * width;
-  const out = new Float32Array(3 * plane);
+  const rgb = new Float32Array(3 * plane);
+  const hasAlpha = channels === 2 || channels === 4;
+  const alpha = hasAlpha ? new Float32Array(plane) : null;
   for (let i = 0; i < plane; i += 1) {
-    out[i] = rgba[4 * i] / 255;
-    out[plane + i] = rgba[4 * i + 1] / 255;
-    out[2 * plane + i] = rgba[4 * i + 2] / 255;
+    const o = i * channels;
+    if (channels <= 2) {
+      const v = samples[o] / max;
+      rgb[i] = v;
+      rgb[plane + i] = v;
+      rgb[2 * plane + i] = v;
+    } else {
+      rgb[i] = samples[o] / max;
+      rgb[plane + i] = samples[o + 1] / max;
+      rgb[2 * plane + i] = samples[o + 2] / max;
+    }
+    if (hasAlpha) alpha[i] = samples[o + channels - 1] / max;
   }
-  return out;
+  return { rgb, alpha };
 }
 
-/** The alpha channel of RGBA uint8 as an H x W float32 plane in [0, 1]. */
-export function alphaPlane(rgba, height, width) {
-  const out = new Float32Array(height * width);
-  for (let i = 0; i < out.length; i += 1) out[i] = rgba[4 * i + 3] / 255;
-  return out;
-}
-
-/** float (not clipped) -> uint8: clip to [0, 1], floor(x * 255 + 0.5) in float32 (from_float). */
-export function toByte(value) {
+/** float (not clipped) -> 0..max: clip to [0, 1], floor(x * max + 0.5) in float32 (from_float). */
+export function toSample(value, max) {
   const clipped = value < 0 ? 0 : value > 1 ? 1 : value;
-  return Math.floor(f32(f32(clipped * 255) + 0.5));
+  return Math.floor(f32(f32(clipped * max) + 0.5));
 }
 
 /**
  * The stored pixels of an upscaled image: rgb 3 x H' x W' float32 (not clipped), alpha
  * H' x W' float32 [0, 1] or null; gray averages the channels (merge_array). Returns
- * {channels, data}: channels 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA), uint8 HxWxC.
+ * {channels, data}: channels 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA), HxWxC
+ * samples in 0..max (Uint16Array for 65535, else Uint8Array).
  */
-export function storedPixels(rgb, alpha, height, width, gray) {
+export function storedPixels(rgb, alpha, height, width, gray, max) {
   const plane = height * width;
   const colour = gray ? 1 : 3;
   const channels = colour + (alpha ? 1 : 0);
-  const data = new Uint8Array(plane * channels);
+  const data = max > 255 ? new Uint16Array(plane * channels) : new Uint8Array(plane * channels);
   for (let i = 0; i < plane; i += 1) {
     const o = i * channels;
     if (gray) {
-      data[o] = toByte(f32(f32(f32(rgb[i] + rgb[plane + i]) + rgb[2 * plane + i]) / 3));
+      data[o] = toSample(f32(f32(f32(rgb[i] + rgb[plane + i]) + rgb[2 * plane + i]) / 3), max);
     } else {
-      data[o] = toByte(rgb[i]);
-      data[o + 1] = toByte(rgb[plane + i]);
-      data[o + 2] = toByte(rgb[2 * plane + i]);
+      data[o] = toSample(rgb[i], max);
+      data[o + 1] = toSample(rgb[plane + i], max);
+      data[o + 2] = toSample(rgb[2 * plane + i], max);
     }
-    if (alpha) data[o + colour] = toByte(alpha[i]);
+    if (alpha) data[o + colour] = toSample(alpha[i], max);
   }
   return { channels, data };
 }
@@ -132,38 +141,18 @@ export function resizePlane(plane, height, width, outH, outW) {
 // -- what the input file holds ----------------------------------------------------------
 
 /**
- * Colour layout of a PNG or JPEG file from its header: {gray, alpha} as Pillow opens it
- * (gray: L/LA/1 modes; alpha: LA, RGBA, or a palette with transparency). Other formats:
- * null (decided from the decoded pixels).
+ * Colour layout of a JPEG file from its frame header: {gray, alpha: false} (gray: one
+ * component, which Pillow opens as L); null for other formats (decided from the pixels).
  */
 export function fileLayout(bytes) {
-  const png = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-  if (png.every((b, i) => bytes[i] === b)) {
-    const colourType = bytes[25];
-    let transparency = false;
-    let at = 8;
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    while (at + 8 <= bytes.length) {
-      const length = view.getUint32(at);
-      const type = String.fromCharCode(...bytes.subarray(at + 4, at + 8));
-      if (type === "IDAT" || type === "IEND") break;
-      if (type === "tRNS") transparency = true;
-      at += 12 + length;
-    }
-    return {
-      gray: colourType === 0 || colourType === 4,
-      alpha: colourType === 4 || colourType === 6 || (colourType === 3 && transparency),
-    };
-  }
-  if (bytes[0] === 0xff && bytes[1] === 0xd8) {
-    let at = 2;
-    while (at + 9 < bytes.length && bytes[at] === 0xff) {
-      const marker = bytes[at + 1];
-      const length = (bytes[at + 2] << 8) | bytes[at + 3];
-      const sof = marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker);
-      if (sof) return { gray: bytes[at + 9] === 1, alpha: false };
-      at += 2 + length;
-    }
+  if (bytes[0] !== 0xff || bytes[1] !== 0xd8) return null;
+  let at = 2;
+  while (at + 9 < bytes.length && bytes[at] === 0xff) {
+    const marker = bytes[at + 1];
+    const length = (bytes[at + 2] << 8) | bytes[at + 3];
+    const frame = marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker);
+    if (frame) return { gray: bytes[at + 9] === 1, alpha: false };
+    at += 2 + length;
   }
   return null;
 }
@@ -200,21 +189,29 @@ function chunk(type, body) {
 }
 
 /**
- * An 8-bit PNG of HxWxC uint8 pixels (C: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA), each row
- * Sub-filtered and zlib-compressed by the browser (CompressionStream "deflate").
+ * A PNG of HxWxC samples (C: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA; Uint8Array: 8-bit,
+ * Uint16Array: 16-bit), each row Sub-filtered and zlib-compressed by the browser
+ * (CompressionStream "deflate").
  */
 export async function encodePng(data, height, width, channels) {
   const colourType = { 1: 0, 2: 4, 3: 2, 4: 6 }[channels];
-  const stride = width * channels;
+  const bytes = data instanceof Uint16Array ? 2 : 1;
+  const stride = width * channels * bytes;
+  const pixelBytes = channels * bytes;
   const raw = new Uint8Array(height * (stride + 1));
   for (let y = 0; y < height; y += 1) {
     const row = y * (stride + 1);
-    raw[row] = 1; // Sub: each byte minus the one a pixel to its left
-    const src = y * stride;
-    for (let i = 0; i < stride; i += 1) {
-      const left = i >= channels ? data[src + i - channels] : 0;
-      raw[row + 1 + i] = (data[src + i] - left) & 0xff;
+    raw[row] = 1; // Sub: each byte minus the same byte of the pixel to its left
+    const line = raw.subarray(row + 1, row + 1 + stride);
+    const src = y * width * channels;
+    for (let i = 0; i < width * channels; i += 1) {
+      const v = data[src + i];
+      if (bytes === 2) {
+        line[2 * i] = v >> 8;
+        line[2 * i + 1] = v & 0xff;
+      } else line[i] = v;
     }
+    for (let i = stride - 1; i >= pixelBytes; i -= 1) line[i] = (line[i] - line[i - pixelBytes]) & 0xff;
   }
   const zipped = new Uint8Array(
     await new Response(new Blob([raw]).stream().pipeThrough(new CompressionStream("deflate"))).arrayBuffer(),
@@ -223,7 +220,7 @@ export async function encodePng(data, height, width, channels) {
   const view = new DataView(ihdr.buffer);
   view.setUint32(0, width);
   view.setUint32(4, height);
-  ihdr.set([8, colourType, 0, 0, 0], 8);
+  ihdr.set([8 * bytes, colourType, 0, 0, 0], 8);
   const signature = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
   const parts = [signature, ...chunk("IHDR", ihdr), ...chunk("IDAT", zipped), ...chunk("IEND", new Uint8Array(0))];
   return new Blob(parts, { type: "image/png" });

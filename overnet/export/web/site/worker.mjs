@@ -2,7 +2,12 @@
 // against its pinned integrity hash), opens the exported model, and upscales one image at
 // a time with overnet's tile plan and seam blending. Nothing leaves the browser.
 import { planImage, TileBlender } from "./tiling.mjs";
-import { alphaPlane, encodePng, fileLayout, resizePlane, rgbPlanes, storedPixels } from "./pixels.mjs";
+import { encodePng, fileLayout, resizePlane, splitSamples, storedPixels } from "./pixels.mjs";
+import { decodePng, isPng } from "./png.mjs";
+
+// the largest image the page takes (input pixels): its float planes and blend buffers
+// at x4 stay within the 4 GiB a WASM page can address
+const MAX_PIXELS = 16e6;
 
 let config = null;
 let ort = null;
@@ -62,8 +67,20 @@ function adapterName(adapter) {
   return [info.vendor, info.architecture, info.description].filter(Boolean).join(" ") || "WebGPU adapter";
 }
 
+/**
+ * The image's samples as overnet reads the file: PNGs decoded here (exact, 16-bit kept);
+ * other formats through the browser's decoder and a canvas (8-bit; a canvas stores
+ * premultiplied alpha, so the colour of semi-transparent pixels loses precision).
+ */
 async function decode(file) {
   const bytes = new Uint8Array(await file.arrayBuffer());
+  if (isPng(bytes)) {
+    try {
+      return await decodePng(bytes, MAX_PIXELS);
+    } catch (error) {
+      throw new Error(`${file.name}: ${error.message}`);
+    }
+  }
   let bitmap;
   try {
     // no colour management and no EXIF rotation: the pixels as stored, as overnet reads them
@@ -76,6 +93,10 @@ async function decode(file) {
     throw new Error(`${file.name}: not an image this browser can decode (PNG, JPEG, WebP, GIF, BMP, AVIF)`);
   }
   const { width, height } = bitmap;
+  if (width * height > MAX_PIXELS) {
+    bitmap.close();
+    throw new Error(`${file.name}: ${width}x${height} is above this page's limit of ${MAX_PIXELS / 1e6} MP`);
+  }
   const canvas = new OffscreenCanvas(width, height);
   const context = canvas.getContext("2d", { willReadFrequently: true });
   context.drawImage(bitmap, 0, 0);
@@ -87,7 +108,13 @@ async function decode(file) {
     for (let i = 3; i < rgba.length && !alpha; i += 4) alpha = rgba[i] !== 255;
     layout = { gray: false, alpha };
   }
-  return { rgba, width, height, ...layout };
+  const channels = layout.gray ? (layout.alpha ? 2 : 1) : layout.alpha ? 4 : 3;
+  const samples = new Uint8Array(width * height * channels);
+  const pick = { 1: [0], 2: [0, 3], 3: [0, 1, 2], 4: [0, 1, 2, 3] }[channels];
+  for (let i = 0; i < width * height; i += 1) {
+    for (let c = 0; c < channels; c += 1) samples[i * channels + c] = rgba[4 * i + pick[c]];
+  }
+  return { width, height, channels, max: 255, samples, ...layout };
 }
 
 async function runTile(planes, height, width, tile) {
@@ -126,7 +153,8 @@ async function upscale(id, file, options) {
     minAutoTile: config.plan.min_auto_tile,
   });
   self.postMessage({ type: "plan", id, plan });
-  const planes = rgbPlanes(image.rgba, height, width);
+  const { rgb: planes, alpha: alphaIn } = splitSamples(image.samples, image.channels, image.max, height, width);
+  image.samples = null;
   const blender = new TileBlender(3, height, width, scale, plan.overlap);
   let done = 0;
   for (const tile of plan.tiles) {
@@ -141,11 +169,11 @@ async function upscale(id, file, options) {
   const outH = height * scale;
   const outW = width * scale;
   const rgb = blender.result();
-  const alpha = image.alpha ? resizePlane(alphaPlane(image.rgba, height, width), height, width, outH, outW) : null;
-  const { channels, data } = storedPixels(rgb, alpha, outH, outW, image.gray);
+  const alpha = alphaIn ? resizePlane(alphaIn, height, width, outH, outW) : null;
+  const { channels, data } = storedPixels(rgb, alpha, outH, outW, image.gray, image.max);
   const png = await encodePng(data, outH, outW, channels);
   const seconds = (performance.now() - started) / 1000;
-  return { png, width, height, outW, outH, channels, plan, seconds };
+  return { png, width, height, outW, outH, channels, depth: image.max > 255 ? 16 : 8, plan, seconds };
 }
 
 self.onmessage = async (event) => {
