@@ -51,6 +51,9 @@ DEFAULT_MAX_DROP = 0.1
 #: those and the overscale reconstruction's grouped convolution
 KEEP_FLOAT = ("none", "ends", "reconstruction")
 _CONVS = ("Convolution", "GroupConvolution")
+#: the float model beside an INT8 IR (the guard's fallback), relative to its model.xml
+FLOAT_TWIN = "float"
+FLOAT_TWIN_KEY = "overnet.int8_float_model"
 
 __all__ = ["Int8Options", "Int8Report", "QualityGateError", "export_openvino_int8"]
 
@@ -74,6 +77,10 @@ class Int8Options:
     #: the rest is the margin for images it never saw and for the gate's interval
     search_share: float = 0.5
     confidence: float = DEFAULT_CONFIDENCE  # of the gate's bootstrap interval
+    #: the run-time guard's input statistic (overnet.runtime.int8_guard; None: no guard)
+    #: and its threshold as a multiple of the largest value a calibration tile showed
+    guard_statistic: str | None = "laplacian"
+    guard_margin: float = 1.5
     #: the held-out score (the command line gives overnet.eval.dataset_psnr_y); required
     score: HeldOutScore | None = None
 
@@ -236,6 +243,7 @@ def quantize_gated(onnx_path: Path, scale: float, options: Int8Options, staging:
     searched = time.perf_counter() - start
     quantizers, kept = float_layers(model)
     props = {**onnx_props(onnx_path), "overnet.precision": "int8", "overnet.precision_hint": hint}
+    props.update(guard_props(pairs, options))
     xml, _ = save_ir(model, staging / "ir", props)
     report = check_gate(xml, onnx_path, int(scale), sets.validation_folder, options, hint)
     report.quantizers, report.float_layers, report.search_s = quantizers, kept, searched
@@ -246,6 +254,16 @@ def quantize_gated(onnx_path: Path, scale: float, options: Int8Options, staging:
     if options.speed_size is not None:
         report.seconds = latencies(xml, onnx_path, options.speed_size)
     return model, {**props, **report.props()}, report
+
+
+def guard_props(pairs: list[Pair], options: Int8Options) -> dict[str, str]:
+    """The run-time guard's metadata, measured on the calibration crops (none when off)."""
+    if options.guard_statistic is None:
+        return {}
+    from overnet.runtime.int8_guard import METADATA_KEY, calibrate_guard
+
+    spec = calibrate_guard([p.lr for p in pairs], options.guard_statistic, options.guard_margin)
+    return {METADATA_KEY: spec.to_json(), FLOAT_TWIN_KEY: f"{FLOAT_TWIN}/model.xml"}
 
 
 def describe_sets(report: Int8Report, sets: ImageSets, options: Int8Options) -> None:
@@ -358,8 +376,9 @@ def export_openvino_int8(
     import tempfile
 
     from overnet.export.onnx_export import export_onnx
-    from overnet.export.openvino_ir import IrExportResult, check_ir_output, save_ir
+    from overnet.export.openvino_ir import IrExportResult, check_ir_output, onnx_props, save_ir
 
+    ov = require("openvino", "INT8 quantisation")
     check_score(options)
     outdir = Path(outdir)
     check_ir_output(outdir, overwrite)
@@ -369,13 +388,20 @@ def export_openvino_int8(
         model, props, report = quantize_gated(
             onnx_path, result.metadata.scale, options, Path(tmp) / "staging"
         )
-    xml, bin_path = save_ir(model, outdir, props)
+        float_model = ov.Core().read_model(str(onnx_path))
+        float_props = {**onnx_props(onnx_path), "overnet.precision_hint": report.precision_hint}
+    targets = [outdir]
     notes = list(result.notes)
     if register and Path(weights).is_file():
         from overnet.runtime.openvino_backend import int8_ir_path
 
         for key in {scale, result.metadata.scale}:
-            target = int8_ir_path(Path(weights), key).parent
-            save_ir(model, target, props)
-            notes.append(f"registered for the openvino-int8 variant: {target}")
-    return IrExportResult(xml, bin_path, props, None, notes), report
+            targets.append(int8_ir_path(Path(weights), key).parent)
+            notes.append(f"registered for the openvino-int8 variant: {targets[-1]}")
+    for target in targets:
+        if options.guard_statistic is not None:  # the guard's fallback, before the INT8 IR
+            save_ir(float_model, target / FLOAT_TWIN, float_props)
+        xml, bin_path = save_ir(model, target, props)
+        if target == outdir:
+            written = xml, bin_path
+    return IrExportResult(*written, props, None, notes), report

@@ -4,7 +4,8 @@ Loads ONNX files and OpenVINO IR (``model.xml`` + ``model.bin`` from ``overnet e
 --format openvino``, overnet's metadata in the IR's ``rt_info``), and compiles through
 OpenVINO's compiled-model cache (``CACHE_DIR`` = ``cache_dir()/"openvino"``) so a second
 open of the same file and settings skips compilation. ``precision="int8"`` runs an INT8 IR
-(a checkpoint's INT8 IR registered in the cache by ``overnet export --int8``).
+(a checkpoint's INT8 IR registered in the cache by ``overnet export --int8``), behind
+its run-time guard (``overnet.runtime.int8_guard``; ``guard=False`` turns it off).
 """
 
 from __future__ import annotations
@@ -242,8 +243,30 @@ def cached_int8_ir(checkpoint: Path, scale: float | None) -> Path:
     return path
 
 
-def _open(source: ModelSource, options: dict[str, Any]) -> OpenVinoSession:
+def guarded(session: OpenVinoSession, xml: Path, options: dict[str, Any]) -> Session:
+    """``session`` (an INT8 IR) behind its run-time guard when the file carries one and its
+    float twin is beside it (``overnet.runtime.int8_guard``); else ``session`` itself."""
+    from overnet.runtime.int8_guard import GuardedSession, GuardSpec
+
+    metadata = session.info.metadata
+    spec = GuardSpec.from_metadata(metadata)
+    twin = metadata.get("overnet.int8_float_model")
+    if spec is None or not twin:
+        return session
+    float_xml = xml.parent / twin
+    if not float_xml.is_file():
+        session.info.notes.append(f"INT8 guard off: its float model {float_xml} is missing")
+        return session
+
+    def open_float() -> OpenVinoSession:  # float layers' precision: the file's hint
+        return OpenVinoSession(compile_onnx(float_xml, precision=None, **options))
+
+    return GuardedSession(session, open_float, spec)
+
+
+def _open(source: ModelSource, options: dict[str, Any]) -> Session:
     precision = options.pop("precision", None)
+    guard = options.pop("guard", True)
     if precision == "int8" and source.kind == "checkpoint":
         assert source.path is not None
         if options.pop("overscale", False):
@@ -254,7 +277,11 @@ def _open(source: ModelSource, options: dict[str, Any]) -> OpenVinoSession:
         path = cached_int8_ir(source.path, options.pop("scale", None))
     else:  # an IR or ONNX file as given, a checkpoint through its cached fp32 ONNX export
         path = onnx_model_for(source, options, "fp32")  # OpenVINO picks its own precision
-    return OpenVinoSession(compile_onnx(path, precision=precision, **options))
+    session = OpenVinoSession(compile_onnx(path, precision=precision, **options))
+    if precision == "int8" and guard:
+        options.pop("scale", None)
+        return guarded(session, Path(path), options)
+    return session
 
 
 BACKEND = BackendSpec(
@@ -266,6 +293,7 @@ BACKEND = BackendSpec(
     factory=_open,
     rank={"cpu": 0, "cuda": 1},
     fast_precisions={"cpu": ("bf16",)},
+    options=frozenset({"guard"}),  # INT8: tiles outside the calibration run in float
     # peak-RSS growth per input pixel: 13,093 B (upscale 3) / 16,878 B (upscale 4)
     memory=(8_200, 545),
     variants=(

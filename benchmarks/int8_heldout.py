@@ -1,0 +1,164 @@
+"""INT8 export: the gate's figure and a held-out figure in one run.
+
+26 natural images (benchmarks/int8_images.py: Set5, three photographs installed with the
+dev extra, 18 of scikit-image's wheel) are dealt by pixel hash into a calibration folder
+(12; the export splits a search set off it), a validation folder (7: the gate) and a
+held-out folder (7) that neither the search nor the gate sees. The export runs as a user
+runs it; then the fp32 model and the written INT8 IR are scored on the held-out images
+(PSNR-Y, paper protocol, per image, the same bootstrap as the gate), with bf16 alone as a
+reference. The INT8 file's own image hashes are checked against the held-out images.
+
+    flock /tmp/bench.lock python benchmarks/int8_heldout.py ../shared/weights/OverNet_x2.pth.tar \
+        [--out benchmarks/results/int8.txt] [-- extra `overnet export` options]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import int8_images
+
+from overnet.bench.environment import collect
+from overnet.eval import dataset_psnr_y
+from overnet.export.int8_gate import drop_stats
+from overnet.export.int8_sets import content_hash
+
+SIZES = {"calibration": 12, "validation": 7, "heldout": 7}
+
+
+def scores(path: Path, precision: str, folder: Path) -> dict[str, float]:
+    from overnet.runtime.openvino_backend import OpenVinoSession, compile_onnx
+
+    with OpenVinoSession(compile_onnx(path, precision=precision, cache=False)) as session:
+        return dataset_psnr_y(session.run, folder, 2)[0]
+
+
+def header() -> list[str]:
+    env = collect(2)
+    cpu = env["cpu"]
+    lib = env["libraries"]
+    return [
+        f"CPU: {cpu['model']}, {cpu['usable_cores']} usable cores, flags {' '.join(cpu['flags'])}",
+        f"openvino {lib.get('openvino')}, nncf {lib.get('nncf')}, torch {lib.get('torch')}; "
+        f"load average at start {env['load_average_start']}",
+        "The machine (2 cores) is shared with up to 5 other sessions working in parallel: "
+        "speeds are slowed by their load; the PSNR figures are not.",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("weights", type=Path)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--shared", type=Path, default=Path(__file__).parents[2] / "shared")
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "overnet-bench")
+    parser.add_argument("extra", nargs="*", help="more `overnet export` options (after --)")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="int8-heldout-"))
+    try:
+        lines = run(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+
+
+def run(args: argparse.Namespace, work: Path) -> list[str]:
+    pool = int8_images.pool(work / "pool", args.shared, args.cache)
+    groups = int8_images.deal(pool, SIZES)
+    folders = {}
+    for name, paths in groups.items():
+        folders[name] = work / name
+        folders[name].mkdir()
+        for path in paths:
+            shutil.copy(path, folders[name] / path.name)
+    overnet = Path(sys.executable).parent / "overnet"
+    out = work / "x2-int8"
+    cmd = [
+        str(overnet), "export", "--weights", str(args.weights), "--format", "openvino",
+        "--int8", "--calibration", str(folders["calibration"]), "--validation",
+        str(folders["validation"]), "-o", str(out), *args.extra,
+    ]  # fmt: skip
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    export_s = time.perf_counter() - start
+    shown = shlex.join(["overnet", *cmd[1:]]).replace(str(work), "$WORK")
+    lines = [
+        "INT8 export: the gate's figure and a held-out figure from one run "
+        "(benchmarks/int8_heldout.py)",
+        f"Recorded {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. OverNet x2, upstream weights.",
+        *header(),
+        "",
+        "Images (26 natural, dealt by pixel-hash order; benchmarks/int8_images.py says where "
+        "each comes from):",
+    ]
+    for name, paths in groups.items():
+        lines.append(f"  {name} ({len(paths)}): {', '.join(p.stem for p in paths)}")
+    lines += [
+        "",
+        f"1. The export ({export_s:.0f} s wall, exit {proc.returncode})",
+        "",
+        f"    {shown}",
+        "",
+    ]
+    lines += [f"    {line}" for line in (proc.stdout + proc.stderr).strip().splitlines()]
+    if proc.returncode != 0:
+        lines += ["", "The export failed its gate: no held-out figure."]
+        return lines
+    from overnet.export import export_onnx
+    from overnet.formats.ir_metadata import read_ir_metadata
+
+    meta = read_ir_metadata(out / "model.xml")
+    seen = {h for keys in json.loads(meta["overnet.int8_image_hashes"]).values() for h in keys}
+    held = {content_hash(p)[:16] for p in groups["heldout"]}
+    fp32_onnx = export_onnx(args.weights, work / "x2.onnx", validate=False).path
+    fp32 = scores(fp32_onnx, "fp32", folders["heldout"])
+    int8 = scores(out / "model.xml", "int8", folders["heldout"])
+    stats = drop_stats(fp32, int8)
+    lines += [
+        "",
+        "2. Held-out: the 7 images neither the calibration, the search nor the gate saw "
+        f"(their pixel hashes are {'not ' if not held & seen else ''}in none of the file's "
+        "overnet.int8_image_hashes"
+        + ("" if not held & seen else f"; OVERLAP: {sorted(held & seen)}")
+        + ")",
+        "",
+        f"    INT8 (float layers in {meta.get('overnet.precision_hint')}) vs fp32, PSNR-Y "
+        "paper protocol x2:",
+        f"    {stats.format()}",
+        f"    gate figure (validation set): drop {float(meta['overnet.int8_drop_db']):.3f} dB, "
+        f"interval {meta.get('overnet.int8_drop_interval_db')} dB",
+    ]
+    for name in sorted(fp32):
+        lines.append(
+            f"      {name:28s} fp32 {fp32[name]:.3f}  int8 {int8[name]:.3f}  "
+            f"drop {stats.drops[name]:+.3f}"
+        )
+    try:
+        bf16 = drop_stats(fp32, scores(fp32_onnx, "bf16", folders["heldout"]))
+        lines.append(f"    bf16 alone on the same images: {bf16.format()}")
+    except Exception as exc:  # bf16 not native on this CPU
+        lines.append(f"    bf16 alone: not measured ({exc})")
+    verdict = "within" if stats.high <= float(meta["overnet.int8_max_drop_db"]) else "BEYOND"
+    lines.append(
+        f"    held-out upper bound {stats.high:.3f} dB: {verdict} --max-drop "
+        f"{meta['overnet.int8_max_drop_db']} dB"
+    )
+    return lines
+
+
+if __name__ == "__main__":
+    main()
