@@ -130,6 +130,7 @@ def _get(url: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
         return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read()
 
 
+@pytest.mark.slow  # the service's start: about a minute on 2 cores
 def test_the_page_is_served_without_a_token(service):
     for path, (_, content_type) in FILES.items():
         status, headers, body = _get(service + path)
@@ -177,11 +178,24 @@ def test_the_page_asks_for_the_token_and_shows_the_apis_message(page, service): 
     page.locator("#token-use").click()
     page.locator("#token-hint").filter(has_text="Token accepted").wait_for()
     assert page.locator("#error").is_hidden()
-    # the served model's scale first; up to the largest scale the service takes
-    models = Client(service, token=TOKEN).models()
-    largest = max(m.get("upscale") or m["scale"] for m in models)
-    assert page.locator("#scale").input_value() == f"{models[0]['scale']:g}"
+    # the service's default scale first, up to the largest scale it takes
+    default, largest = _scales(service)
+    assert page.locator("#scale").input_value() == f"{default:g}"
     assert page.locator("#scale").get_attribute("max") == f"{largest:g}"
+
+
+def _scales(url: str) -> tuple[float, float]:
+    """The default and the largest scale of GET /v1/models, in either of its shapes:
+    {"models", "default_scale", "max_scale"}, or one model's {"scale", "upscale"}."""
+    request = urllib.request.Request(
+        url + "/v1/models", headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        body = json.loads(response.read())
+    models = body["models"]
+    default = body.get("default_scale", models[0].get("scale"))
+    largest = body.get("max_scale") or max(m.get("upscale") or m["scale"] for m in models)
+    return float(default), float(largest)
 
 
 def _sample(set5: Path | None) -> Image.Image:
@@ -218,6 +232,7 @@ def test_an_upload_through_the_page_downloads_the_apis_answer(
     _open_with_token(page, service)
     page.locator("#file").set_input_files(sample)
     page.locator("#file-info").filter(has_text=f"{width}×{height}").wait_for()
+    page.locator("#scale").fill("2")
     page.locator("#format").select_option(fmt)
     if quality is not None:
         assert page.locator("#quality").is_visible()  # a lossy format: its quality asked
@@ -226,8 +241,21 @@ def test_an_upload_through_the_page_downloads_the_apis_answer(
         )
     else:
         assert page.locator("#quality").is_hidden()
+    # every text the progress line shows while the request runs
+    page.evaluate(
+        """() => {
+            window.progressTexts = [];
+            new MutationObserver(() => progressTexts.push(
+                document.getElementById("progress-text").textContent
+            )).observe(document.getElementById("progress-text"), {childList: true});
+        }"""
+    )
     page.locator("#go").click()
     page.locator("#download").wait_for(state="visible")
+    texts = page.evaluate("progressTexts")
+    assert texts[0].startswith("Uploading"), texts
+    assert any(t.startswith("Upscaling ×2 on the service") for t in texts), texts
+    assert page.locator("#progress").is_hidden()
     with page.expect_download() as download_info:
         page.locator("#download").click()
     download = download_info.value
@@ -255,10 +283,9 @@ def test_an_upload_through_the_page_downloads_the_apis_answer(
 
 
 def _screenshot(page, tmp_path: Path) -> None:  # noqa: F811
-    """The slider view at 2:1 on the butterfly's wing: saved, and kept where asked."""
+    """The slider view, fitted: saved, and kept where asked."""
     page.locator("#mode-slider").click()
     page.locator("#zoom-fit").click()
-    page.locator("#zoom-in").click()
     path = tmp_path / "serve-page.png"
     page.screenshot(path=path)
     assert Image.open(path).size == (1280, 900)

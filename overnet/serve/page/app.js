@@ -8,7 +8,13 @@
 
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = "overnet-serve-token"; // sessionStorage: this tab only
-const EXTENSIONS = { "image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/tiff": "tif" };
+// answer media type -> file extension (the names `overnet upscale` writes)
+const EXTENSIONS = {
+  "image/png": "png",
+  "image/jpeg": "jpg",
+  "image/webp": "webp",
+  "image/tiff": "tif",
+};
 const LOSSY = new Set(["jpg", "webp"]);
 const ZOOM_MIN = 1 / 64;
 const ZOOM_MAX = 64;
@@ -117,7 +123,9 @@ function describeService(body) {
   }
   const finite = (...values) => values.map(Number).find(Number.isFinite);
   // the service takes any scale in (1, the largest upscale of its models]
-  const upscales = models.map((m) => finite(m.upscale, m.scale_max, m.scale)).filter(Number.isFinite);
+  const upscales = models
+    .map((m) => finite(m.upscale, m.scale_max, m.scale))
+    .filter(Number.isFinite);
   state.maxScale = finite(body.max_scale, upscales.length ? Math.max(...upscales) : NaN) ?? null;
   const scale = $("scale");
   if (state.maxScale !== null) scale.max = String(state.maxScale);
@@ -125,7 +133,10 @@ function describeService(body) {
   if (fallback !== undefined && !scale.dataset.touched) scale.value = formatScale(fallback);
   const ranges = models
     .filter((m) => finite(m.scale_max) !== undefined)
-    .map((m) => `${m.name}: ${formatScale(finite(m.scale_min, 1))}–${formatScale(finite(m.scale_max))}`);
+    .map((m) => {
+      const low = formatScale(finite(m.scale_min, 1));
+      return `${m.name}: ${low}–${formatScale(finite(m.scale_max))}`;
+    });
   $("scale-range").textContent =
     models.length > 1 && ranges.length
       ? ranges.join(", ")
@@ -150,7 +161,8 @@ function describeService(body) {
   select.hidden = models.length < 2;
 
   const m = models[0];
-  const parts = [`${models.map((x) => x.name).join(", ")} on ${m.backend || "?"} ${m.device || ""} (${m.precision || "?"})`];
+  const names = models.map((x) => x.name).join(", ");
+  const parts = [`${names} on ${m.backend || "?"} ${m.device || ""} (${m.precision || "?"})`];
   const limits = body.limits || m.limits || {};
   if (limits.max_pixels) parts.push(`inputs up to ${(limits.max_pixels / 1e6).toFixed(0)} MP`);
   if (limits.max_body_bytes) parts.push(formatBytes(limits.max_body_bytes));
@@ -188,8 +200,8 @@ function setFile(file) {
   const before = $("before");
   before.onload = () => {
     state.inputSize = [before.naturalWidth, before.naturalHeight];
-    $("file-info").textContent =
-      `${file.name} · ${before.naturalWidth}×${before.naturalHeight} · ${formatBytes(file.size)}`;
+    const size = `${before.naturalWidth}×${before.naturalHeight}`;
+    $("file-info").textContent = `${file.name} · ${size} · ${formatBytes(file.size)}`;
     before.hidden = false;
     $("preview-note").hidden = true;
     fit();
@@ -312,7 +324,8 @@ function upscale() {
       return;
     }
     const text = await xhr.response.text().catch(() => "");
-    const error = await errorOf(xhr.status, xhr.statusText, text, xhr.getResponseHeader("Retry-After"));
+    const retryAfter = xhr.getResponseHeader("Retry-After");
+    const error = await errorOf(xhr.status, xhr.statusText, text, retryAfter);
     if (xhr.status === 401) askToken(error);
     else showError(error);
   };
@@ -407,7 +420,9 @@ function showResult(xhr, scale, seconds) {
     $("tag-result").hidden = false;
     fit();
   };
-  after.onerror = () => note(`This browser cannot show ${extension.toUpperCase()}: download it to see the result.`);
+  after.onerror = () => {
+    note(`This browser cannot show ${extension.toUpperCase()}: download it to see the result.`);
+  };
   after.src = url;
   $("after-side").src = url;
 }
