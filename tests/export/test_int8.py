@@ -7,6 +7,7 @@ checkpoint's `openvino-int8` registration) with its sets' hashes and interval re
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -122,6 +123,22 @@ def test_a_passing_int8_ir_loads_and_is_registered(tiny_sets, x2_weights, tmp_pa
         direct = session.run(x)
     with open_session(x2_weights, "openvino-int8", scale=2) as session:  # the registered IR
         np.testing.assert_array_equal(session.run(x), direct)
+    # the run-time guard: a Set5 picture stays in INT8, uniform noise runs in float (the
+    # float twin beside the IR, in the file's hint), and the counts say so
+    assert (result.xml.parent / "float" / "model.xml").is_file()
+    picture = np.asarray(Image.open(tiny_sets[1] / sorted(os.listdir(tiny_sets[1]))[0]))
+    natural = (picture[:32, :32].astype(np.float32) / 255).transpose(2, 0, 1)[None].copy()
+    noise = np.random.default_rng(1).random((1, 3, 32, 32), dtype=np.float32)
+    with open_session(result.xml, "openvino-int8") as guarded:
+        with open_session(result.xml, "openvino-int8", guard=False) as plain:
+            np.testing.assert_array_equal(guarded.run(natural), plain.run(natural))
+            assert guarded.counts.float_tiles == 0 and guarded.counts.tiles == 1
+            out = guarded.run(noise)
+            assert guarded.counts.float_tiles == 1 and guarded.counts.whole_float_images == 1
+            assert not np.array_equal(out, plain.run(noise))
+        assert any("INT8 guard" in note for note in guarded.info.notes)
+        with open_session(result.xml.parent / "float" / "model.xml", "openvino") as twin:
+            np.testing.assert_allclose(out, twin.run(noise), atol=0.02)
 
 
 def test_int8_onnx_is_qdq_and_checked_in_onnxruntime(tiny_sets, x2_weights, tmp_path):
