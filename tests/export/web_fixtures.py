@@ -32,6 +32,14 @@ def ort_tarball() -> Path:
         raise
 
 
+@pytest.fixture(scope="session")
+def ort_package(ort_tarball) -> dict[str, bytes]:
+    """The page's onnxruntime-web files from the tarball (checked against their pins)."""
+    from overnet.export.web.ort import read_package
+
+    return read_package(ort_tarball)
+
+
 @pytest.fixture(scope="module")
 def x2_site(tmp_path_factory, x2_weights, ort_tarball) -> Path:
     """The x2 weights as a web export with the onnxruntime-web files copied in."""

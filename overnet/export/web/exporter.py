@@ -14,12 +14,6 @@ from urllib.parse import urlsplit
 from overnet._version import __version__
 from overnet.errors import InputError
 from overnet.export.web import ort as ort_files
-from overnet.runtime.memory import (
-    HOST_BYTES_PER_INPUT_PIXEL,
-    HOST_BYTES_PER_OUTPUT_PIXEL,
-    bytes_per_input_pixel,
-)
-from overnet.runtime.upscaler import DEFAULT_MAX_MEMORY, DEFAULT_OVERLAP, MIN_AUTO_TILE
 from overnet.units import parse_memory
 
 #: the page's own files, copied from the package as they are
@@ -57,8 +51,8 @@ def export_web(
     *,
     scale: float | None = None,
     tile: int | None = None,
-    overlap: int = DEFAULT_OVERLAP,
-    max_memory: str | int = DEFAULT_MAX_MEMORY,
+    overlap: int = 16,
+    max_memory: str | int = "2GB",
     ort: str | Path = "cdn",
     ort_cache: Path | None = None,
     overwrite: bool = False,
@@ -80,6 +74,8 @@ def export_web(
     """
     from overnet.export.onnx_export import export_onnx
 
+    # defaults: overnet.runtime.upscaler's DEFAULT_OVERLAP and DEFAULT_MAX_MEMORY
+    # (tests/export/test_web.py checks they agree)
     output = Path(output)
     if tile is not None and tile < 0:
         raise InputError(f"--tile must be >= 0 input pixels (0: whole images), got {tile}")
@@ -138,6 +134,13 @@ def export_web(
 def _config(
     scale: int, upscale: int, tile: int | None, overlap: int, memory: int, base: str
 ) -> dict:
+    from overnet.runtime.memory import (
+        HOST_BYTES_PER_INPUT_PIXEL,
+        HOST_BYTES_PER_OUTPUT_PIXEL,
+        bytes_per_input_pixel,
+    )
+    from overnet.runtime.upscaler import MIN_AUTO_TILE
+
     return {
         "overnet": __version__,
         "model": MODEL_NAME,

@@ -111,7 +111,10 @@ function update(item, m) {
     const stem = item.file.name.replace(/\.[^.]*$/, "");
     $(".after", node).src = after;
     $(".before", node).src = before;
-    $(".before", node).style.width = `${m.outW}px`;
+    // the original is drawn at the upscaled image's displayed size, under the same slider
+    new ResizeObserver(() => {
+      $(".before", node).style.width = `${$(".after", node).clientWidth}px`;
+    }).observe($(".after", node));
     $(".download", node).href = after;
     $(".download", node).download = `${stem}_x${config.scale}.png`;
     $(".plan-link", node).href = plan;
