@@ -125,6 +125,7 @@ function update(item, m) {
     $(".status", node).textContent =
       `${m.width}x${m.height} -> ${m.outW}x${m.outH} in ${m.seconds.toFixed(1)} s ` +
       `(${m.plan.tiles.length} tile${m.plan.tiles.length > 1 ? "s" : ""})`;
+    node.dataset.seconds = m.seconds.toFixed(3);
     node.dataset.state = "done";
     finish();
   } else if (m.type === "error") {

@@ -56,7 +56,9 @@ async function load(options) {
   ort.env.wasm.wasmBinary = wasm;
   const model = await (await fetch(config.model)).arrayBuffer();
   session = await ort.InferenceSession.create(model, {
-    executionProviders: [kind],
+    // WebGPU with the WASM provider behind it: nodes (or a whole device) WebGPU cannot
+    // take run on the CPU instead of failing
+    executionProviders: kind === "webgpu" ? ["webgpu", "wasm"] : ["wasm"],
     graphOptimizationLevel: "all",
   });
   return { backend: kind, threads, isolated, ortVersion: config.ort.version, adapter: adapter ? adapterName(adapter) : null };
