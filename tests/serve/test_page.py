@@ -303,7 +303,8 @@ def test_a_refused_upload_shows_the_apis_message_and_the_next_one_works(
     bad.write_bytes(b"these are notes, not an image")
     expected = _api_message(lambda: Client(service, token=TOKEN).upscale(bad.read_bytes()))
     _open_with_token(page, service)
-    page.locator("#file").set_input_files(bad)
+    _drop(page, bad)  # dropped on the page this time, not picked
+    page.locator("#file-info").filter(has_text="notes.png").wait_for()
     page.locator("#go").click()
     page.locator("#error").wait_for(state="visible")
     assert page.locator("#error-message").inner_text() == expected
@@ -314,3 +315,15 @@ def test_a_refused_upload_shows_the_apis_message_and_the_next_one_works(
     page.locator("#go").click()
     page.locator("#download").wait_for(state="visible")
     assert page.locator("#error").is_hidden()
+
+
+def _drop(page, path: Path) -> None:  # noqa: F811
+    """Drops ``path`` on the drop zone as a browser does (a drop event with the file)."""
+    page.locator("#drop").evaluate(
+        """(zone, [name, bytes]) => {
+            const data = new DataTransfer();
+            data.items.add(new File([new Uint8Array(bytes)], name));
+            zone.dispatchEvent(new DragEvent("drop", {dataTransfer: data, bubbles: true}));
+        }""",
+        [path.name, list(path.read_bytes())],
+    )

@@ -412,13 +412,20 @@ function showResult(xhr, scale, seconds) {
 
   const after = $("after");
   after.onload = () => {
+    const [shownWidth] = stageSize(); // what the view was showing: the input, most often
     state.result.width = after.naturalWidth;
     state.result.height = after.naturalHeight;
     state.result.shown = true;
     after.hidden = false;
     $("after-side").hidden = false;
     $("tag-result").hidden = false;
-    fit();
+    if (state.view.fitted || !shownWidth) {
+      fit();
+    } else {
+      // keep the part of the image in view: the stage grew from the input's size
+      state.view.z *= shownWidth / after.naturalWidth;
+      render();
+    }
   };
   after.onerror = () => {
     note(`This browser cannot show ${extension.toUpperCase()}: download it to see the result.`);
@@ -475,6 +482,7 @@ function render() {
   const [w, h] = stageSize();
   const view = state.view;
   $("empty").hidden = Boolean(w || state.file);
+  for (const tag of document.querySelectorAll(".tag:not(#tag-result)")) tag.hidden = !w;
   for (const viewport of viewports) {
     const stage = viewport.querySelector(".stage");
     stage.style.width = `${w}px`;
@@ -604,5 +612,6 @@ window.addEventListener("keydown", (event) => {
 new ResizeObserver(() => (state.view.fitted ? fit() : render())).observe(views);
 
 if (state.token) $("token").value = state.token;
+updateQuality();
 render();
 loadModels();
