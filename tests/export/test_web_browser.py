@@ -15,7 +15,14 @@ from PIL import Image
 
 from tests.browser import browser, page  # noqa: F401
 from tests.conftest import shared_file
-from tests.export.web_fixtures import OVERLAP, TILE, ort_tarball, site_url, x2_site  # noqa: F401
+from tests.export.web_fixtures import (  # noqa: F401
+    OVERLAP,
+    TILE,
+    ort_tarball,
+    served_site,
+    site_url,
+    x2_site,
+)
 
 #: set to a path (docs/images/web-export.png) to keep the page's screenshot there
 SCREENSHOT_ENV = "OVERNET_WEB_SCREENSHOT"
