@@ -45,6 +45,17 @@ def test_every_file_of_the_page_folder_is_served_and_every_served_file_exists():
     assert asset("/page/missing.js") is None and asset("/index.html") is None
 
 
+def test_the_page_under_a_route_prefix_is_redirected_to_its_folder():
+    """At /sr the page's relative links would leave the prefix (sr/page/app.js -> /page/...):
+    it is sent to /sr/, where they stay below it; at /sr/ or / it is the page itself."""
+    moved = asset("/", "/sr")
+    assert (moved.status, moved.headers["Location"], moved.body) == (308, "/sr/", b"")
+    for url_path in ("/sr/", "/", None):
+        assert asset("/", url_path).status == 200
+        assert asset("/", url_path).body.startswith(b"<!doctype html>")
+    assert asset("/page/app.js", "/sr/page/app.js").status == 200
+
+
 def test_the_page_loads_nothing_from_outside_the_service():
     html = asset("/").body.decode()
     references = re.findall(r'(?:src|href)="([^"]*)"', html)
