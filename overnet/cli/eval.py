@@ -56,11 +56,12 @@ def _session_predictor(
         weights, backend, device=device, scale=scale, overscale=True if overscale else None
     )
     click.echo(f"backend: {session.info.describe()}", err=True)
-    if not tile:
+    if not tile and session.info.max_hw is None:
         return session.info.scale, session.run
     from overnet.runtime.upscaler import Upscaler
 
-    return session.info.scale, Upscaler(session, tile=tile).upscale_array
+    # a fixed-tile file (LiteRT, ExecuTorch) or an engine profile: tiles within its shape
+    return session.info.scale, Upscaler(session, tile=tile or None).upscale_array
 
 
 @click.command("eval")

@@ -16,6 +16,9 @@ ONNX_SUFFIXES = (".onnx",)
 IR_SUFFIXES = (".xml",)
 ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".tar", ".safetensors", ".ckpt", ".bin")
+#: the fixed-tile edge files (`overnet export --format litert|executorch`)
+LITERT_SUFFIXES = (".tflite",)
+EXECUTORCH_SUFFIXES = (".pte",)
 
 #: model kind -> how messages name it
 KIND_NAMES = {
@@ -24,6 +27,8 @@ KIND_NAMES = {
     "engine": "a TensorRT engine",
     "checkpoint": "a PyTorch checkpoint",
     "module": "a torch module",
+    "litert": "a LiteRT .tflite file",
+    "executorch": "an ExecuTorch .pte program",
 }
 
 
@@ -31,7 +36,7 @@ KIND_NAMES = {
 class ModelSource:
     """A model file or in-memory ``torch.nn.Module`` with its detected kind."""
 
-    kind: str  # "onnx" | "ir" | "engine" | "checkpoint" | "module"
+    kind: str  # "onnx" | "ir" | "engine" | "checkpoint" | "module" | "litert" | "executorch"
     path: Path | None = None
     module: Any = None
 
@@ -74,12 +79,16 @@ def detect_source(model: Any) -> ModelSource:
         return ModelSource("ir", path)
     if name.endswith(CHECKPOINT_SUFFIXES):
         return ModelSource("checkpoint", path)
+    if name.endswith(LITERT_SUFFIXES):
+        return ModelSource("litert", path)
+    if name.endswith(EXECUTORCH_SUFFIXES):
+        return ModelSource("executorch", path)
     if _looks_like_onnx(path):
         return ModelSource("onnx", path)
     raise InputError(
         f"cannot tell what {path} is from its name: expected .onnx (onnxruntime/openvino), "
-        f".xml OpenVINO IR (openvino), .engine/.plan (tensorrt) or a checkpoint "
-        f".pth/.pth.tar/.safetensors (torch)"
+        f".xml OpenVINO IR (openvino), .engine/.plan (tensorrt), .tflite (litert), .pte "
+        f"(executorch) or a checkpoint .pth/.pth.tar/.safetensors (torch)"
     )
 
 

@@ -12,7 +12,14 @@ from typing import Any
 from overnet._optional import available, install_hint
 from overnet.errors import InputError, MissingDependencyError
 from overnet.formats.overscale_head import head_of
-from overnet.runtime import openvino_backend, ort_backend, tensorrt_backend, torch_backend
+from overnet.runtime import (
+    executorch_backend,
+    litert_backend,
+    openvino_backend,
+    ort_backend,
+    tensorrt_backend,
+    torch_backend,
+)
 from overnet.runtime.base import Session
 from overnet.runtime.model_source import KIND_NAMES, ModelSource, can_convert, detect_source
 from overnet.runtime.overscale import OverscaleSession, overscale_head_of
@@ -24,6 +31,8 @@ DECLARED: tuple[BackendSpec, ...] = (
     ort_backend.BACKEND,
     torch_backend.BACKEND,
     tensorrt_backend.BACKEND,
+    litert_backend.BACKEND,
+    executorch_backend.BACKEND,
 )
 BACKENDS: tuple[str, ...] = tuple(spec.name for spec in DECLARED)
 #: every variant name -> (its backend, its options); each backend's own name is one too.
