@@ -1,9 +1,10 @@
 """`overnet upscale --ray [ADDRESS]`: the options that run the batch on a Ray cluster.
 
-:func:`ray_options` adds ``--ray``, ``--actors``, ``--num-cpus``, ``--num-gpus`` and
-``--manifest`` to a command and routes it: without ``--ray`` the command runs as before;
-with it, the same parameters go to :func:`overnet.scaleout.upscale_on_ray`. ``-o`` and the
-inputs may then be ``pyarrow.fs`` URIs (:data:`PATH_OR_URI` keeps a URI as text).
+:func:`ray_options` adds ``--ray``, ``--actors``, ``--num-cpus``, ``--num-gpus``,
+``--max-attempts`` and ``--manifest`` to a command and routes it: without ``--ray`` the
+command runs as before; with it, the same parameters go to
+:func:`overnet.scaleout.upscale_on_ray`. ``-o`` and the inputs may then be ``pyarrow.fs``
+URIs (:data:`PATH_OR_URI` keeps a URI as text).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from typing import Any
 
 import click
 
+from overnet.cli.library import constant
 from overnet.cli.options import Decorator, choose_model, stack
 
-_RAY_ONLY = ("actors", "num_cpus", "num_gpus", "manifest")
+_RAY_ONLY = ("actors", "num_cpus", "num_gpus", "max_attempts", "manifest")
 
 
 def _is_uri(text: str) -> bool:
@@ -74,6 +76,13 @@ def ray_options() -> Decorator:
             type=click.FloatRange(min=0),
             default=0.0,
             help="--ray: GPUs per actor (with --device cuda); 0.5 puts two actors on a GPU.",
+        ),
+        click.option(
+            "--max-attempts",
+            type=click.IntRange(min=1),
+            default=constant("overnet.scaleout.attempts", "DEFAULT_MAX_ATTEMPTS"),
+            help="--ray: times a file is started before it counts as failed when its "
+            "worker dies on it (out of memory, a crash in a codec; a lost node costs one).",
         ),
         click.option(
             "--manifest",
@@ -151,6 +160,7 @@ def run_on_ray(address: str, ray_params: dict[str, Any], params: dict[str, Any])
             trim=trim,
             strict=params["strict"],
             cluster=cluster,
+            max_attempts=ray_params["max_attempts"],
             manifest=ray_params["manifest"],
             progress=params["progress"],
             echo=lambda line: click.echo(line, err=True),

@@ -23,11 +23,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from overnet._atomic import atomic_target
 from overnet.jobs.boundary import Step
 from overnet.jobs.budget import MemoryBudget
+from overnet.scaleout.attempts import Where
+from overnet.scaleout.nodefiles import claim_cpus, fetch_model
 from overnet.scaleout.stages import input_place, output_place
-from overnet.scaleout.storage import copy_to_local, file_info, is_uri, place_of, upload_file
+from overnet.scaleout.storage import copy_to_local, is_uri, upload_file
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class JobSpec:
     """What every actor opens and how it writes (all picklable, paths absolute)."""
 
     model: str  # a path on every node, a pyarrow.fs URI, or a pretrained name (x2)
+    model_sha256: str = ""  # of a model given as a URI (its cache key on each node)
     backend: str = "auto"
     device: str = "cpu"
     precision: str | None = "auto"
@@ -55,7 +57,7 @@ def open_upscaler(spec: JobSpec) -> tuple[Any, Any]:
     """(session, Upscaler) for ``spec``; a model given as a URI is fetched first."""
     from overnet.runtime import Upscaler, open_session
 
-    model = fetch_model(spec.model) if is_uri(spec.model) else spec.model
+    model = fetch_model(spec.model, spec.model_sha256) if is_uri(spec.model) else spec.model
     session = open_session(
         model,
         spec.backend,
@@ -71,27 +73,15 @@ def open_upscaler(spec: JobSpec) -> tuple[Any, Any]:
     return session, upscaler
 
 
-def fetch_model(uri: str) -> str:
-    """A local copy of the model at ``uri``, fetched once per node and version (its size
-    and modification time are in the cache key) into the temp folder."""
-    place = place_of(uri)
-    info = file_info(place)
-    key = hashlib.sha256(f"{uri}|{info.size}|{info.mtime_ns}".encode()).hexdigest()[:16]
-    local = os.path.join(tempfile.gettempdir(), "overnet-ray-models", key, place.name or "model")
-    if not os.path.exists(local):
-        with atomic_target(local) as tmp:  # actors on one node may fetch it at once
-            copy_to_local(place, str(tmp))
-    return local
-
-
-def identity() -> tuple[str, str, int]:
-    """(Ray actor id, host, pid): the id survives a restart, the pid does not."""
-    actor = ""
+def identity() -> Where:
+    """Ray actor id, host, pid and Ray node id: the id survives a restart, the pid not."""
+    actor = node = ""
     with contextlib.suppress(Exception):  # outside Ray (tests call the actor directly)
         import ray
 
-        actor = ray.get_runtime_context().get_actor_id() or ""
-    return actor, socket.gethostname(), os.getpid()
+        context = ray.get_runtime_context()
+        actor, node = context.get_actor_id() or "", context.get_node_id() or ""
+    return Where(actor, socket.gethostname(), os.getpid(), node)
 
 
 def named(text: str, replace: dict[str, str]) -> str:
@@ -101,59 +91,55 @@ def named(text: str, replace: dict[str, str]) -> str:
     return text
 
 
-def claim_cpus(threads: int | None) -> list[Any]:
-    """Give this process ``threads`` CPUs of its own on this node, when the node has room.
-
-    OpenVINO pins its inference threads to the first CPUs of the process's affinity mask,
-    so two 1-thread actors on one node both ran on CPU 0, each at half speed (measured
-    here: 0.22 s per 160x120 image alone, 0.46 s each side by side, 0.22 s each with
-    separate masks; sessions now also turn OpenVINO's pinning off, which alone gives
-    the same). Each CPU is claimed with a lock file in the node's temp folder
-    (released when the process ends, so a restarted actor claims again) and the process
-    mask is narrowed to the claimed CPUs. Returns the open lock files (kept while the
-    actor lives); [] leaves the mask alone (no room, or not a POSIX system)."""
-    try:
-        import fcntl
-
-        allowed = sorted(os.sched_getaffinity(0))
-    except (ImportError, AttributeError, OSError):
-        return []
-    if not threads or threads * 2 > len(allowed):
-        return []  # one actor's worth of CPUs or less: nothing to share out
-    folder = os.path.join(tempfile.gettempdir(), "overnet-ray-cpus")
-    os.makedirs(folder, exist_ok=True)
-    held: list[tuple[int, Any]] = []
-    for cpu in allowed:
-        lock = open(os.path.join(folder, f"cpu-{cpu}.lock"), "w")  # noqa: SIM115
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            lock.close()
-            continue
-        held.append((cpu, lock))
-        if len(held) == threads:
-            os.sched_setaffinity(0, {c for c, _ in held})
-            return [f for _, f in held]
-    for _, lock in held:
-        lock.close()
-    return []
-
-
 class UpscaleActor:
     """Called by Ray Data once per row; settled rows pass through unchanged."""
 
-    def __init__(self, spec: JobSpec) -> None:
+    def __init__(self, spec: JobSpec, ledger: Any = None) -> None:
         self.spec = spec
+        self.ledger = ledger  # the run's AttemptLedger actor (None: attempts unbounded)
         self.cpu_locks = claim_cpus(spec.threads) if spec.device == "cpu" else []
         self.session, self.upscaler = open_upscaler(spec)
         self.budget = MemoryBudget(self.upscaler.max_memory)  # one file at a time
-        self.actor, self.host, self.pid = identity()
+        self.where = identity()
         self.describe = self.session.info.describe()
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
         row = dict(row)
         if row["status"]:
             return row
+        attempt, refused = self._begin(row["input"])
+        row["attempts"] = attempt
+        if refused:  # its worker died max_attempts times on it: settle it as failed
+            row.update(status="failed", error=refused, data=b"", **self._identity())
+            return row
+        try:
+            return self._run(row)
+        finally:
+            self._end(row["input"])
+
+    def _identity(self) -> dict[str, Any]:
+        where = self.where
+        return {"actor": where.actor, "host": where.host, "pid": where.pid, "node": where.node}
+
+    def _begin(self, name: str) -> tuple[int, str]:
+        """Ask the ledger before starting (see :mod:`.attempts`): (attempt, refusal)."""
+        if self.ledger is None:
+            return 1, ""
+        import ray
+
+        try:
+            return ray.get(self.ledger.begin.remote(name, self.where))
+        except ray.exceptions.RayActorError:  # the driver's node is gone: so is the run
+            return 1, ""
+
+    def _end(self, name: str) -> None:
+        if self.ledger is not None:
+            import ray
+
+            with contextlib.suppress(ray.exceptions.RayActorError):
+                ray.get(self.ledger.end.remote(name))
+
+    def _run(self, row: dict[str, Any]) -> dict[str, Any]:
         begin = time.perf_counter()
         step = Step(row["input"])
         step.output = row["output"]
@@ -172,13 +158,7 @@ class UpscaleActor:
         finally:
             if work:
                 shutil.rmtree(work, ignore_errors=True)
-        row.update(
-            seconds=time.perf_counter() - begin,
-            actor=self.actor,
-            host=self.host,
-            pid=self.pid,
-            session=self.describe,
-        )
+        row.update(seconds=time.perf_counter() - begin, session=self.describe, **self._identity())
         return row
 
     def _image(self, row: dict[str, Any], step: Step) -> bytes:

@@ -6,14 +6,17 @@ runtime session (decode, upscale, encode: :mod:`.actor`) and write tasks (exactl
 writes, sha256); the driver records each settled file in the manifest as it arrives.
 
 Recovery is Ray's: Ray Data restarts a lost actor (``max_restarts=-1``) and retries its
-tasks on the new one, and retries lost tasks; every stage is idempotent, so a retry
-leaves neither a duplicate nor a torn file, and the driver records each input once.
+tasks on the new one, and retries lost tasks (a lost node included); every stage is
+idempotent, so a retry leaves neither a duplicate nor a torn file, and the driver records
+each input once. What Ray does not bound, the attempts on a file that kills its actor each
+time, the run's attempt ledger bounds (:mod:`.attempts`, ``max_attempts``).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,11 +28,12 @@ from overnet._optional import require
 from overnet.errors import InputError, OverNetError
 from overnet.imaging.files import DEFAULT_MAX_PIXELS, check_output_dir
 from overnet.scaleout.actor import JobSpec, UpscaleActor
+from overnet.scaleout.attempts import DEFAULT_MAX_ATTEMPTS, POLL_S, AttemptLedger
 from overnet.scaleout.manifest import Manifest, Record, default_manifest
 from overnet.scaleout.plan import Naming, find_inputs, make_plan
 from overnet.scaleout.report import ScaleoutReport
 from overnet.scaleout.stages import read_stage, record_of, write_stage
-from overnet.scaleout.storage import Place, is_uri, make_dirs, place_of
+from overnet.scaleout.storage import Place, is_uri, make_dirs, place_of, sha256_of
 
 _PURPOSE, _EXTRA = "overnet upscale --ray", "ray"
 #: Ray Data blocks at most (a block is the unit of a task; a lost one is redone whole)
@@ -76,6 +80,7 @@ def upscale_on_ray(
     trim: Any = None,
     strict: bool = False,
     cluster: Cluster | None = None,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     manifest: str | None = None,
     progress: bool = True,
     on_record: Callable[[Record], None] | None = None,
@@ -84,19 +89,24 @@ def upscale_on_ray(
     """Upscale ``inputs`` (paths, folders, globs or ``pyarrow.fs`` URIs) into ``out`` (a
     folder or URI) on Ray; the options are ``overnet upscale``'s and so are the outputs.
 
-    ``threads`` is per actor (default: its CPUs, rounded up). ``on_record`` sees each
-    manifest record as it is written; ``echo`` gets a line on what the run will do.
-    Per-file failures are recorded, never raised.
+    ``threads`` is per actor (default: its CPUs, rounded up). A file is begun at most
+    ``max_attempts`` times across actor deaths (:mod:`.attempts`). ``on_record`` sees each
+    settled file's manifest record as it is written; ``echo`` gets a line on what the run
+    will do. Per-file failures are recorded, never raised.
     """
     cluster = cluster or Cluster()
     _check_resources(device, cluster)
+    if max_attempts < 1:
+        raise InputError(f"--max-attempts must be at least 1, got {max_attempts}")
     out_text = str(out)
     out_place = place_of(out_text)
     if cluster.num_cpus and threads is None:
         threads = max(1, math.ceil(cluster.num_cpus))
+    model_text = _model_text(model)
     spec = JobSpec(
-        model=_model_text(model), backend=backend, device=device, precision=precision,
-        scale=scale, threads=threads, tile=tile, overlap=overlap, max_memory=max_memory,
+        model=model_text, model_sha256=_model_digest(model_text), backend=backend,
+        device=device, precision=precision, scale=scale, threads=threads, tile=tile,
+        overlap=overlap, max_memory=max_memory,
         batch=batch, quality=quality, max_pixels=int(max_pixels), encode=encode, trim=trim,
         strict=strict,
     )  # fmt: skip
@@ -109,12 +119,14 @@ def upscale_on_ray(
     plan = make_plan(sources, out_place, book.records, naming, overwrite)
     report = ScaleoutReport(problems=problems, manifest=book.place.text())
     seen: set[str] = set()
+    lock = threading.Lock()  # the manifest is written by settle and the attempts' poller
 
     def settle(record: Record) -> None:
         if record.input in seen:  # Ray delivers each row once; never record one twice
             return
         seen.add(record.input)
-        book.add(record)
+        with lock:
+            book.add(record)
         report.records.append(record)
         if record.session:
             report.sessions.add(record.session)
@@ -132,7 +144,16 @@ def upscale_on_ray(
         for record in plan.settled:
             settle(record)
         if plan.rows:
-            report.actors, report.seconds = _run(plan.rows, spec, cluster, progress, settle, say)
+
+            def started(record: Record) -> None:
+                with lock:
+                    if record.input not in seen:  # settled meanwhile: keep the outcome
+                        book.add(record)
+
+            attempts = Attempts(max_attempts, started)
+            report.actors, report.seconds = _run(
+                plan.rows, spec, cluster, progress, settle, say, attempts
+            )
     finally:
         book.close()
         report.removed_temps += _sweep(folders)  # temps of writers killed during this run
@@ -149,6 +170,16 @@ def _check_resources(device: str, cluster: Cluster) -> None:
     if cluster.num_gpus > 0 and device == "cpu":
         raise InputError("--num-gpus reserves GPUs for the actors but --device is cpu; "
                          "add --device cuda")  # fmt: skip
+
+
+def _model_digest(model: str) -> str:
+    """The sha256 of a model given as a URI: each node caches it under this name."""
+    if not is_uri(model):
+        return ""
+    try:
+        return sha256_of(place_of(model))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read the model {model}: {exc}") from exc
 
 
 def _model_text(model: str | Path) -> str:
@@ -183,12 +214,25 @@ def _sweep(folders: list[str]) -> list[str]:
     return [str(path) for folder in folders for path in remove_stale_temps(folder)]
 
 
-def _run(rows, spec: JobSpec, cluster: Cluster, progress: bool, settle, say) -> tuple[int, float]:
+@dataclass
+class Attempts:
+    """The run's attempt ledger settings: the bound, and where ``started`` records go."""
+
+    max_attempts: int
+    record: Callable[[Record], None]
+
+
+def _run(
+    rows, spec: JobSpec, cluster: Cluster, progress: bool, settle, say, attempts: Attempts
+) -> tuple[int, float]:
     """Stream ``rows`` through Ray Data; (actors used, seconds)."""
     ray = require("ray", _PURPOSE, _EXTRA)
     data = require("ray.data", _PURPOSE, _EXTRA)
     started = _connect(ray, cluster.address)
+    poller = None
     try:
+        ledger = _start_ledger(ray, attempts.max_attempts, rows)
+        poller = _AttemptPoller(ray, ledger, attempts.record)
         actors = max(1, min(cluster.actors or _default_actors(ray, cluster), len(rows)))
         say(
             f"Ray Data: {actors} actor(s) x ({cluster.num_cpus:g} CPU, {cluster.num_gpus:g} GPU, "
@@ -203,10 +247,13 @@ def _run(rows, spec: JobSpec, cluster: Cluster, progress: bool, settle, say) -> 
         dataset = dataset.map(read_stage, num_cpus=0, compute=data.TaskPoolStrategy(io_tasks))
         dataset = dataset.map(
             UpscaleActor,
-            fn_constructor_kwargs={"spec": spec},
+            fn_constructor_kwargs={"spec": spec, "ledger": ledger},
             compute=data.ActorPoolStrategy(size=actors),
             num_cpus=cluster.num_cpus,
             num_gpus=cluster.num_gpus or None,
+            # restarts and task retries stay Ray Data's, unbounded (max_restarts=-1,
+            # max_task_retries=-1): a lost node must not end the job; the ledger bounds
+            # the attempts per file instead
         )
         dataset = dataset.map(write_stage, num_cpus=0, compute=data.TaskPoolStrategy(io_tasks))
         begin = time.perf_counter()
@@ -222,8 +269,68 @@ def _run(rows, spec: JobSpec, cluster: Cluster, progress: bool, settle, say) -> 
                 close()  # stops the streaming executor when the driver leaves early
         return actors, time.perf_counter() - begin
     finally:
+        if poller is not None:
+            poller.stop()
         if started:
             ray.shutdown()
+
+
+def _start_ledger(ray: Any, max_attempts: int, rows: list[dict[str, Any]]) -> Any:
+    """The run's AttemptLedger actor, on the driver's node when the driver is on one (a
+    worker node's loss must not take it), with the deaths of earlier runs."""
+    options: dict[str, Any] = {"num_cpus": 0, "max_restarts": 0}
+    try:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        node = ray.get_runtime_context().get_node_id()
+        options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=True)
+    except Exception:  # a Ray client driver is on no node: anywhere will do
+        pass
+    earlier = {r["input"]: int(r["attempts"]) for r in rows if r["attempts"]}
+    return ray.remote(AttemptLedger).options(**options).remote(max_attempts, earlier)
+
+
+class _AttemptPoller:
+    """Copies the attempts the ledger records into the manifest every ``POLL_S``."""
+
+    def __init__(self, ray: Any, ledger: Any, record: Callable[[Record], None]) -> None:
+        self.ray, self.ledger, self.record = ray, ledger, record
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="overnet-attempts", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while not self.done.wait(POLL_S):
+            self._copy()
+
+    def _copy(self) -> None:
+        try:
+            begun = self.ray.get(self.ledger.drain.remote(), timeout=60)
+        except Exception:  # the ledger went with its node: the run is ending anyway
+            return
+        for attempt in begun:
+            self.record(_started_record(attempt))
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join(timeout=60)
+        self._copy()  # the last ones
+
+
+def _started_record(attempt: dict[str, Any]) -> Record:
+    from overnet.scaleout.stages import now
+
+    return Record(
+        input=attempt["input"],
+        output="",
+        status="started",
+        attempts=int(attempt["attempts"]),
+        actor=attempt["actor"],
+        host=attempt["host"],
+        pid=int(attempt["pid"]),
+        node=attempt["node"],
+        finished=now(),
+    )
 
 
 def _connect(ray: Any, address: str | None) -> bool:
@@ -231,7 +338,10 @@ def _connect(ray: Any, address: str | None) -> bool:
     if ray.is_initialized():
         return False
     try:
-        ray.init(address=address or "local")
+        if address in (None, "local"):  # no dashboard and no jobs API for a local one
+            ray.init(address="local", include_dashboard=False)
+        else:
+            ray.init(address=address)
     except (ConnectionError, ValueError, RuntimeError) as exc:
         raise OverNetError(
             f"cannot reach the Ray cluster at {address}: {_first_line(exc)}; start one with "

@@ -3,8 +3,9 @@
 Only the driver writes it. During a run each settled file is appended (local manifests
 are flushed line by line; a manifest on an object store, which cannot append, is
 rewritten whole every ``REWRITE_S`` seconds); at the end the file is rewritten once,
-atomically, with the last record of each input, sorted by input. Reading keeps the last
-record of each input and ignores a line torn by a crash. A rerun trusts a ``done`` record
+atomically, with the last record of each input, sorted by input; the ``started``
+records written as files are begun (:mod:`.attempts`) are dropped then. Reading keeps the
+last record of each input and ignores a line torn by a crash. A rerun trusts a ``done`` record
 only while its output still exists with the recorded size (see :mod:`.plan`).
 """
 
@@ -30,7 +31,7 @@ class Record:
 
     input: str
     output: str
-    status: str  # done | skipped | failed
+    status: str  # done | skipped | failed, or started (an attempt begun, not yet settled)
     error: str = ""
     input_size: int = 0
     output_size: int = 0
@@ -39,6 +40,8 @@ class Record:
     actor: str = ""  # Ray actor id (kept across restarts)
     host: str = ""
     pid: int = 0  # the actor's process; a restarted actor has a new one
+    node: str = ""  # Ray node id
+    attempts: int = 0  # attempts begun on it (a worker that died on it counts)
     session: str = ""  # what ran: backend, device, precision, threads, scale
     finished: str = ""  # UTC, ISO 8601
 
@@ -81,6 +84,7 @@ class Manifest:
 
     def __init__(self, where: str, earlier: dict[str, Record]) -> None:
         self.place = place_of(where)
+        self.earlier = dict(earlier)
         self.records = dict(earlier)
         self._last_write = time.monotonic()
         self._stream = None
@@ -106,7 +110,17 @@ class Manifest:
         self._last_write = time.monotonic()
 
     def close(self) -> None:
-        """Rewrite the manifest with one record per input (atomically)."""
+        """Rewrite the manifest with one record per input (atomically).
+
+        ``started`` records of this run go: the driver got here, so those files were
+        interrupted, not killed. Only a driver that died leaves them (see
+        :mod:`.attempts`)."""
+        for name, record in list(self.records.items()):
+            if record.status == "started" and self.earlier.get(name) is not record:
+                if name in self.earlier:
+                    self.records[name] = self.earlier[name]
+                else:
+                    del self.records[name]
         if self._stream is not None:
             os.fsync(self._stream.fileno())
             self._stream.close()

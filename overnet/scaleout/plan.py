@@ -24,13 +24,21 @@ from pathlib import Path
 from typing import Any
 
 from overnet._optional import require
+from overnet.errors import InputError
 from overnet.imaging.files import InputFile, output_format, output_path
 from overnet.imaging.io import is_image_path
 from overnet.jobs.boundary import Step
 from overnet.jobs.naming import OutputNames
 from overnet.scaleout.manifest import Record
 from overnet.scaleout.stages import new_row, now
-from overnet.scaleout.storage import Place, file_info, is_uri, list_files, place_of
+from overnet.scaleout.storage import (
+    Place,
+    file_info,
+    is_uri,
+    list_files,
+    place_of,
+    safe_relative,
+)
 from overnet.video.probe import VIDEO_SUFFIXES
 
 
@@ -40,6 +48,7 @@ class Source:
     relative: str  # posix path of its output below the output folder (before renaming)
     kind: str  # image | video
     size: int = 0
+    refused: str = ""  # why this input is not run (a key that leaves its folder)
 
 
 @dataclass
@@ -99,7 +108,7 @@ def _uri_inputs(spec: str, recursive: bool, out: Place) -> tuple[list[Source], s
         matches = [
             (p, size, p.name)
             for p, size in listed
-            if _glob_match(posixpath.relpath(p.path, base).split("/"), pats)
+            if _glob_match(p.path[len(base.rstrip("/")) + 1 :].split("/"), pats)
         ]
         what = "the pattern matches no image or video files"
     else:
@@ -109,16 +118,25 @@ def _uri_inputs(spec: str, recursive: bool, out: Place) -> tuple[list[Source], s
         if info.type != fs.FileType.Directory:
             return [], f"{spec}: no such file or folder"
         listed = list_files(place, recursive)
-        matches = [(p, size, posixpath.relpath(p.path, place.path)) for p, size in listed]
+        matches = [(p, size, p.path[len(place.path.rstrip("/")) + 1 :]) for p, size in listed]
         what = "no images or videos in this folder" + ("" if recursive else " (--recursive?)")
         base = place.path
     inside = ((out.local and place.local) or out.root == place.root) and out.path != base
     sources = [
-        Source(p, rel, kind, size)
+        Source(p, rel, kind, size, _refusal(p.path, base))
         for p, size, rel in matches
         if (kind := _kind(p.name)) and not (inside and _below(p.path, out.path))
     ]
     return sources, "" if sources else f"{spec}: {what}"
+
+
+def _refusal(path: str, base: str) -> str:
+    """Why the key ``path`` listed below ``base`` is refused ("" when it is not)."""
+    try:
+        safe_relative(path, base)
+    except InputError as exc:
+        return str(exc)
+    return ""
 
 
 def _below(path: str, folder: str) -> bool:
@@ -164,9 +182,16 @@ def output_of(source: Source, out: Place, naming: Naming) -> tuple[Place, str]:
             item = InputFile(Path(source.place.path), Path(source.relative))
         encode = naming.encode or EncodeOptions()
         relative, _ = video_output_path(item, Path(), encode, naming.video_format, suffix)
-        return out.join(relative.as_posix()), ""
+        return _inside(out, relative.as_posix()), ""
     chosen = output_format(item.path, fmt)
-    return out.join(output_path(item, Path(), chosen, suffix).as_posix()), chosen
+    return _inside(out, output_path(item, Path(), chosen, suffix).as_posix()), chosen
+
+
+def _inside(out: Place, relative: str) -> Place:
+    """``out`` joined with ``relative``, refused unless the result stays below ``out``."""
+    target = out.join(relative)
+    safe_relative(posixpath.normpath(target.path), out.path)
+    return target
 
 
 def make_plan(
@@ -183,6 +208,10 @@ def make_plan(
     for source in sources:
         text = source.place.text()
         step, target = Step(text), None
+        if source.refused:
+            reason = step.failure(InputError(source.refused))
+            plan.settled.append(Record(text, "", "failed", reason, finished=now()))
+            continue
         try:
             target, chosen = output_of(source, out, naming)
             names.claim(target, target.text(), text)
@@ -217,6 +246,8 @@ def make_plan(
                 fmt=chosen,
                 action=action,
                 input_size=source.size,
+                # an earlier run that ended with this file begun: its worker died on it
+                attempts=before.attempts if before and before.status == "started" else 0,
             )
         )
     return plan

@@ -75,6 +75,9 @@ class ScaleoutReport:
                 f"  actor {f.actor[:12]} on {f.host} (pid {pids}{again}): {f.files} file(s), "
                 f"{f.seconds:.1f} s busy, {f.rate:.3g} {unit}/s"
             )
+        again = sum(r.attempts > 1 for r in self.records if r.status != "failed")
+        if again:
+            lines.append(f"  {again} file(s) done on a later attempt after a worker died")
         lines += [failure_line(r.input, r.error) for r in self.records if r.status == "failed"]
         lines += [f"  input: {p}" for p in self.problems]
         if self.removed_temps:

@@ -40,6 +40,8 @@ ROW: dict[str, Any] = {
     "actor": "",
     "host": "",
     "pid": 0,
+    "node": "",  # Ray node id
+    "attempts": 0,  # which attempt settled it (before Ray: deaths in earlier runs)
     "session": "",
     "data": b"",
 }
@@ -116,6 +118,8 @@ def record_of(row: dict[str, Any]) -> Record:
         actor=str(row["actor"]),
         host=str(row["host"]),
         pid=int(row["pid"]),
+        node=str(row["node"]),
+        attempts=int(row["attempts"]),
         session=str(row["session"]),
         finished=now(),
     )

@@ -7,14 +7,19 @@ spaces or ``#`` need no percent-encoding. Filesystems are made once per root and
 
 Writes are exactly-once at the destination: local folders (plain paths and ``file://``)
 get a temp file beside the target and a rename (:mod:`overnet._atomic`); object stores
-(S3, GCS) get one whole-object upload that becomes visible only when complete; other
-filesystems (HDFS) get a temp name and a move.
+(S3, GCS) get one upload that becomes visible only when complete (a multipart upload
+completes at close; a killed writer never completes it); other filesystems (HDFS) get a
+temp name and a move. Files stream in ``CHUNK`` pieces both ways, so an actor holds a few
+chunks of a 20 GB video, never the whole of it (pyarrow's S3 stream adds its upload
+parts, 10 MB each by default).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
+import io
 import os
 import posixpath
 import secrets
@@ -22,17 +27,20 @@ import shutil
 import socket
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
 from overnet._atomic import atomic_target
 from overnet._optional import require
+from overnet.errors import InputError
 
 _PURPOSE, _EXTRA = "overnet upscale --ray (pyarrow.fs storage)", "ray"
 #: object stores: an upload is visible only once complete, so no temp name is needed
 OBJECT_STORES = ("s3", "gcs")
 #: URI schemes whose first part names a bucket that belongs in the filesystem path
 _BUCKET_SCHEMES = ("s3", "gs", "gcs")
+#: bytes per read and write when a file is streamed to or from storage
+CHUNK = 4 << 20
 
 
 def is_uri(text: str) -> bool:
@@ -129,23 +137,43 @@ def _temp_name(place: Place) -> Place:
 
 def write_once(place: Place, data: bytes) -> None:
     """Write ``data`` to ``place`` so that readers see the old file or the whole new one."""
-    fs = filesystem(place.root)
     if place.local:
         with atomic_target(place.path) as tmp:
             tmp.write_bytes(data)
         return
+    _write_stream(place, io.BytesIO(data))
+
+
+def upload_file(source: str, place: Place) -> None:
+    """Upload the local file ``source`` to ``place`` exactly once, in ``CHUNK`` pieces."""
+    if place.local:
+        with atomic_target(place.path) as tmp:
+            shutil.copyfile(source, tmp)  # the kernel copies it: nothing held here
+        return
+    with open(source, "rb") as src:
+        _write_stream(place, src)
+
+
+def _write_stream(place: Place, src: IO[bytes]) -> None:
+    """Stream ``src`` to ``place`` on a non-local store (see the module's exactly-once)."""
+    fs = filesystem(place.root)
     if fs.type_name in OBJECT_STORES:
-        # One write call of the whole bytes, then close: the upload completes (and the
-        # object appears, whole) only at close, and close refuses when a part failed; a
-        # killed writer never completes it.
-        with fs.open_output_stream(place.path) as stream:
-            stream.write(data)
+        # The object appears, whole, only when close completes the upload; a killed
+        # writer never completes it. pyarrow has no abort, and closing after an error
+        # completes what was sent, so a failed copy deletes the object it made.
+        try:
+            with fs.open_output_stream(place.path) as stream:
+                _copy(src, stream)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                fs.delete_file(place.path)
+            raise
         return
     fs.create_dir(place.parent.path, recursive=True)
     temp = _temp_name(place)
     try:
         with fs.open_output_stream(temp.path) as stream:
-            stream.write(data)
+            _copy(src, stream)
         if fs.get_file_info(place.path).type != require("pyarrow.fs").FileType.NotFound:
             fs.delete_file(place.path)  # HDFS renames refuse an existing target
         fs.move(temp.path, place.path)
@@ -155,19 +183,43 @@ def write_once(place: Place, data: bytes) -> None:
         raise
 
 
+def _copy(src: Any, sink: Any) -> None:
+    while chunk := src.read(CHUNK):
+        sink.write(chunk)
+
+
 def copy_to_local(place: Place, target: str) -> None:
-    """Download ``place`` into the local file ``target`` (videos go through files)."""
+    """Download ``place`` into the local file ``target`` in ``CHUNK`` pieces."""
     fs = filesystem(place.root)
     with fs.open_input_stream(place.path) as source, open(target, "wb") as sink:
-        while chunk := source.read(1 << 22):
-            sink.write(chunk)
+        _copy(source, sink)
 
 
-def upload_file(source: str, place: Place) -> None:
-    """Upload the local file ``source`` to ``place`` exactly once (see :func:`write_once`)."""
-    if place.local:
-        with atomic_target(place.path) as tmp:
-            shutil.copyfile(source, tmp)
-        return
-    with open(source, "rb") as src:
-        write_once(place, src.read())
+def sha256_of(place: Place) -> str:
+    """The sha256 of the file at ``place``, read in ``CHUNK`` pieces."""
+    digest = hashlib.sha256()
+    with filesystem(place.root).open_input_stream(place.path) as stream:
+        while chunk := stream.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def safe_relative(path: str, folder: str) -> str:
+    """``path`` relative to ``folder`` (posix), refused when it would leave the folder.
+
+    Object stores allow any key, ``uploads/../../../tmp/x.png`` included; joined below
+    an output folder such a key would name a file outside it. Raises InputError for a
+    key with a ``..`` or ``.`` part, an empty part (``a//b``) or one that is not below
+    ``folder``."""
+    prefix = folder.rstrip("/") + "/"
+    if not path.startswith(prefix) or len(path) == len(prefix):
+        raise InputError(f"refused: {path!s} is not below {folder}")
+    relative = path[len(prefix) :]
+    bad = [part for part in relative.split("/") if part in ("", ".", "..")]
+    if bad or relative.startswith("/"):
+        raise InputError(
+            f"refused: the key's path below the input folder, {relative}, has a "
+            f"'{bad[0] if bad else '/'}' part, so its output would be named outside the "
+            "output folder; rename the object"
+        )
+    return relative

@@ -275,20 +275,61 @@ def test_actors_on_one_node_claim_cpus_of_their_own(tmp_path):
     assert one[1] != two[1]  # different CPUs: OpenVINO pins each actor to its own
 
 
-def test_a_model_uri_is_fetched_once_per_node(tmp_path, monkeypatch):
+def test_a_model_uri_is_cached_by_content_in_a_private_folder(tmp_path, monkeypatch):
+    import hashlib
+    import os
+    import stat
     import tempfile
 
-    from overnet.scaleout.actor import fetch_model
+    from overnet.errors import OverNetError
+    from overnet.scaleout.nodefiles import fetch_model
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
     model = tmp_path / "store" / "x2.onnx"
     model.parent.mkdir()
     model.write_bytes(b"model bytes")
-    local = fetch_model(model.as_uri())
+    digest = hashlib.sha256(b"model bytes").hexdigest()
+    local = fetch_model(model.as_uri(), digest)
     assert Path(local).read_bytes() == b"model bytes" and Path(local).name == "x2.onnx"
-    assert str(tmp_path / "tmp") in local and fetch_model(model.as_uri()) == local
-    model.write_bytes(b"a new version")  # another size: another cache entry
-    assert Path(fetch_model(model.as_uri())).read_bytes() == b"a new version"
+    folder = tmp_path / "tmp" / f"overnet-{os.getuid()}"
+    assert Path(local).parent == folder / "models" / digest
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert fetch_model(model.as_uri(), digest) == local  # cached: the same file
+    Path(local).write_bytes(b"swapped in")  # a cached file that no longer hashes right
+    assert Path(fetch_model(model.as_uri(), digest)).read_bytes() == b"model bytes"
+    model.write_bytes(b"a new version")  # the store changed after the driver hashed it
+    os.unlink(local)
+    with pytest.raises(OverNetError, match="changed during the run"):
+        fetch_model(model.as_uri(), digest)
+
+
+def test_the_private_folder_is_refused_when_it_is_not_this_users_alone(tmp_path, monkeypatch):
+    import os
+    import tempfile
+
+    from overnet.scaleout.nodefiles import UnsafeFolder, claim_cpus, private_folder
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    folder = tmp_path / f"overnet-{os.getuid()}"
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    folder.symlink_to(victim)  # planted by someone else
+    with pytest.raises(UnsafeFolder, match="cannot use"):
+        private_folder()
+    assert claim_cpus(1) == []  # pinning skipped, the actor goes on
+    folder.unlink()
+    folder.mkdir(mode=0o777)
+    folder.chmod(0o777)  # open to all: anyone could plant lock files or models
+    with pytest.raises(UnsafeFolder, match="only 700 is safe"):
+        private_folder()
+    folder.chmod(0o700)
+    lock = folder / "cpu-0.lock"
+    (tmp_path / "precious").write_text("keep me")
+    lock.symlink_to(tmp_path / "precious")  # a planted link is never followed
+    if hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) >= 2:
+        claim_cpus(1)
+    assert (tmp_path / "precious").read_text() == "keep me"
 
 
 # -- report and command line ---------------------------------------------------------------
@@ -346,3 +387,50 @@ def test_encoder_options_are_checked_on_the_driver_before_ray_starts(tmp_path, m
          "--encoder-option", "nosuch=1", "--ray"],
     )  # fmt: skip
     assert result.exit_code == 2 and "libx264 has no option nosuch" in result.output, result.output
+
+
+# -- attempts ----------------------------------------------------------------------------
+def test_the_ledger_bounds_attempts_per_file_across_worker_deaths():
+    from overnet.scaleout.attempts import AttemptLedger, Where
+
+    ledger = AttemptLedger(max_attempts=2, died={"old.png": 1})
+    first, second = Where("A" * 32, "h", 1, "n1"), Where("A" * 32, "h", 2, "n1")
+    assert ledger.begin("ok.png", first) == (1, "")
+    ledger.end("ok.png")
+    assert ledger.begin("bad.png", first) == (1, "")  # its worker dies: never ended
+    assert ledger.begin("ok.png", second) == (1, "")  # a retried task: ok.png had ended
+    assert ledger.begin("bad.png", second) == (2, "")  # the second death follows
+    attempt, refused = ledger.begin("bad.png", Where("A" * 32, "h", 3, "n1"))
+    assert attempt == 2 and "bad.png: worker died 2 time(s)" in refused
+    assert "pid 2 on h" in refused and "--max-attempts 2" in refused
+    assert ledger.begin("old.png", first) == (2, "")  # one death in an earlier run
+    assert [(b["input"], b["attempts"]) for b in ledger.drain()] == [
+        ("ok.png", 1), ("bad.png", 1), ("ok.png", 1), ("bad.png", 2), ("old.png", 2),
+    ]  # fmt: skip
+    assert ledger.drain() == []
+
+
+def test_started_records_stay_only_when_the_driver_died(tmp_path):
+    from dataclasses import replace
+
+    where = str(tmp_path / "m.jsonl")
+    book = Manifest.open(where)
+    book.add(Record("a.png", "", "started", attempts=1))
+    book.add(Record("b.png", "", "started", attempts=1))
+    book.add(Record("a.png", "oa", "done", attempts=1))
+    lines = Path(where).read_text().splitlines()
+    assert [json.loads(x)["status"] for x in lines] == ["started", "started", "done"]
+    book.close()  # the driver lived: b.png was interrupted, not killed
+    assert {k: r.status for k, r in read_manifest(where).items()} == {"a.png": "done"}
+    crashed = Manifest.open(where)
+    crashed.add(Record("b.png", "", "started", attempts=2))
+    crashed._stream.close()  # a driver that died never closes: its record stays
+    earlier = read_manifest(where)
+    assert earlier["b.png"].attempts == 2
+    # the rerun's ledger starts from those deaths
+    make_images(tmp_path / "in", 1)
+    image = next((tmp_path / "in").iterdir())
+    earlier[str(image)] = replace(earlier.pop("b.png"), input=str(image))
+    sources, _ = find_inputs([str(image)], False, place_of(str(tmp_path / "out")))
+    plan = make_plan(sources, place_of(str(tmp_path / "out")), earlier, Naming(), False)
+    assert [row["attempts"] for row in plan.rows] == [2]
