@@ -201,3 +201,22 @@ def test_web_defaults_are_the_upscalers():
     defaults = inspect.signature(exporter.export_web).parameters
     assert defaults["overlap"].default == upscaler.DEFAULT_OVERLAP
     assert parse_memory(defaults["max_memory"].default) == parse_memory(upscaler.DEFAULT_MAX_MEMORY)
+
+
+def test_ort_npm_uses_the_checked_tarball_in_the_overnet_cache(
+    ort_tarball,  # noqa: F811
+    ort_package,  # noqa: F811
+    tmp_path,
+    monkeypatch,
+):
+    """`--ort npm` reads the tarball from the overnet cache once it is there (no download)."""
+    cache = tmp_path / "cache"
+    (cache / "npm").mkdir(parents=True)
+    shutil.copyfile(ort_tarball, cache / "npm" / ort_tarball.name)
+    monkeypatch.setenv("OVERNET_CACHE", str(cache))
+
+    def no_download(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the cached, checked tarball must be used without a download")
+
+    monkeypatch.setattr(ort.urllib.request, "urlopen", no_download)
+    assert exporter._ort_package("npm", None) == ort_package

@@ -238,3 +238,38 @@ def test_image_modes_keep_their_layout_and_pixels(page, site_url, x2_site, tmp_p
         assert got.shape == expected.shape, name
         diff = np.abs(got - expected)
         assert diff.max() <= 1, (name, np.unravel_index(diff.argmax(), diff.shape))
+
+
+def test_dropped_files_queue_and_bad_ones_fail_alone(page, site_url, tmp_path):  # noqa: F811
+    """Files dropped on the page are queued like picked ones; a file that is no image fails
+    with its own message and the next image still runs; Remove takes an item away."""
+    import base64
+
+    _open(page, site_url)
+    png = tmp_path / "small.png"
+    Image.fromarray((_pattern(12, 16, 7) * 255).astype(np.uint8), "L").save(png)
+    files = [("notes.txt", b"not an image", "text/plain"), ("small.png", png.read_bytes(), "")]
+    transfer = page.evaluate_handle(
+        """(files) => {
+          const transfer = new DataTransfer();
+          for (const [name, data, type] of files) {
+            const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+            transfer.items.add(new File([bytes], name, { type }));
+          }
+          return transfer;
+        }""",
+        [[name, base64.b64encode(data).decode(), kind] for name, data, kind in files],
+    )
+    page.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
+    page.wait_for_selector(".item:first-child:is([data-state=done], [data-state=error])")
+    items = page.locator(".item")
+    # the text file is not image/*: a drop keeps only images and untyped files
+    assert items.count() == 1 and items.first.get_attribute("data-state") == "done"
+    page.set_input_files("#files", {"name": "fake.png", "mimeType": "image/png",
+                                    "buffer": b"\x89PNG\r\n\x1a\n broken"})  # fmt: skip
+    page.wait_for_selector(".item:nth-child(2)[data-state=error]")
+    assert "fake.png: " in items.nth(1).locator(".status").inner_text()
+    page.set_input_files("#files", str(png))
+    page.wait_for_selector(".item:nth-child(3)[data-state=done]")
+    items.nth(1).locator(".remove").click()
+    assert items.count() == 2
