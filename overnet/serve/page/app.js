@@ -121,7 +121,12 @@ function describeService(body) {
     $("service").textContent = "no model is served";
     return;
   }
-  const finite = (...values) => values.map(Number).find(Number.isFinite);
+  // the first of values that is a number (null: not recorded, as an ONNX file's upscale)
+  const finite = (...values) =>
+    values
+      .filter((v) => v !== null && v !== undefined && v !== "")
+      .map(Number)
+      .find(Number.isFinite);
   // the service takes any scale in (1, the largest upscale of its models]
   const upscales = models
     .map((m) => finite(m.upscale, m.scale_max, m.scale))
@@ -164,7 +169,7 @@ function describeService(body) {
   const names = models.map((x) => x.name).join(", ");
   const parts = [`${names} on ${m.backend || "?"} ${m.device || ""} (${m.precision || "?"})`];
   const limits = body.limits || m.limits || {};
-  if (limits.max_pixels) parts.push(`inputs up to ${(limits.max_pixels / 1e6).toFixed(0)} MP`);
+  if (limits.max_pixels) parts.push(`inputs up to ${formatScale(limits.max_pixels / 1e6)} MP`);
   if (limits.max_body_bytes) parts.push(formatBytes(limits.max_body_bytes));
   $("service").textContent = parts.join(" · ");
 }
