@@ -18,6 +18,7 @@ from tests.conftest import shared_file
 from tests.export.web_fixtures import (  # noqa: F401
     OVERLAP,
     TILE,
+    ort_package,
     ort_tarball,
     served_site,
     site_url,
@@ -273,3 +274,27 @@ def test_dropped_files_queue_and_bad_ones_fail_alone(page, site_url, tmp_path): 
     page.wait_for_selector(".item:nth-child(3)[data-state=done]")
     items.nth(1).locator(".remove").click()
     assert items.count() == 2
+
+
+def test_onnxruntime_web_files_with_other_bytes_are_refused(page, ort_package, tmp_path):  # noqa: F811
+    """The worker fetches every onnxruntime-web file with its pinned sha384: a host or CDN
+    that serves other bytes gets a page that refuses to load, saying which file."""
+    from overnet.export.web import exporter
+    from overnet.export.web.ort import LOCAL_BASE
+    from overnet.export.web.serve import SiteServer
+
+    site = tmp_path / "site"
+    site.mkdir()
+    exporter._copy_site(site, LOCAL_BASE)
+    config = exporter._config(2, 3, None, 16, 2_000_000_000, LOCAL_BASE)
+    (site / "config.json").write_text(json.dumps(config))
+    (site / "ort").mkdir()
+    for name, data in ort_package.items():
+        (site / "ort" / name).write_bytes(data)
+    entry = site / "ort" / config["ort"]["builds"]["wasm"]["entry"]
+    entry.write_bytes(entry.read_bytes().replace(b"onnxruntime", b"onnxruntimE", 1))
+    with SiteServer(site, port=0).start() as server:
+        page.goto(server.url)
+        page.wait_for_selector("#runtime[data-state=failed]")
+        message = page.locator("#runtime").inner_text()
+    assert "ort/ort.wasm.min.mjs could not be fetched, or its bytes are not" in message

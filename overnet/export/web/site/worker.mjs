@@ -14,7 +14,13 @@ let ort = null;
 let session = null;
 
 async function checkedFetch(url, integrity) {
-  const response = await fetch(url, { integrity, mode: "cors", credentials: "omit" });
+  let response;
+  try {
+    response = await fetch(url, { integrity, mode: "cors", credentials: "omit" });
+  } catch {
+    // the browser says only "Failed to fetch" for both causes
+    throw new Error(`${url} could not be fetched, or its bytes are not onnxruntime-web ${config.ort.version}'s (integrity ${integrity})`);
+  }
   if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
   return response;
 }
