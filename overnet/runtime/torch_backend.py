@@ -49,6 +49,7 @@ class TorchSession(Session):
         channels_last: bool = False,
         threads: int | None = None,
         label: str = "",
+        compile: bool = False,
     ) -> None:
         torch = require("torch", "the torch backend")
         self._torch = torch
@@ -59,13 +60,15 @@ class TorchSession(Session):
             torch.set_num_threads(int(threads))
         config = module.config
         self._module = module.to(memory_format=torch.channels_last) if channels_last else module
+        if compile:  # inductor; the first run of each input shape compiles (the cold start)
+            self._module = torch.compile(self._module, backend="inductor")
         self._scale = float(scale) if scale is not None else float(config.scale)
         self._device = next(module.parameters()).device
         self._dtype = dtypes[precision]
         self._channels_last = channels_last
         on_cpu = self._device.type == "cpu"
         self.info = SessionInfo(
-            backend="torch-cl" if channels_last else "torch",
+            backend="torch-compile" if compile else "torch-cl" if channels_last else "torch",
             device="CPU" if on_cpu else str(self._device),
             device_type="cpu" if on_cpu else "gpu",
             precision=precision,
@@ -74,7 +77,10 @@ class TorchSession(Session):
             model=label or type(module).__name__,
             threads=torch.get_num_threads() if on_cpu else None,
             notes=[f"torch {torch.__version__}"]
-            + (["channels_last memory format"] if channels_last else []),
+            + (["channels_last memory format"] if channels_last else [])
+            + (
+                ["torch.compile (inductor): each new input shape compiles first"] if compile else []
+            ),
         )
 
     def _autocast(self):
@@ -133,7 +139,7 @@ BACKEND = BackendSpec(
     module="torch",
     extra="torch",
     loads=("checkpoint", "module"),
-    options=frozenset({"channels_last"}),
+    options=frozenset({"channels_last", "compile"}),
     factory=_open,
     rank={"cpu": 2, "cuda": 2},
     fast_precisions={"cpu": ("bf16",), "cuda": ("fp16",)},
@@ -151,6 +157,12 @@ BACKEND = BackendSpec(
             "torch-bf16",
             {"precision": "bf16", "channels_last": True},
             summary="PyTorch bf16 autocast (CPUs with AVX512_BF16/AMX)",
+            memory=(5_700, 150),
+        ),
+        Variant(
+            "torch-compile",
+            {"compile": True, "channels_last": True, "precision": "auto"},
+            summary="torch.compile (inductor), channels_last; bf16 where native",
             memory=(5_700, 150),
         ),
         Variant("torch-cuda", {"device": "cuda"}, summary="PyTorch on CUDA, fp32"),
