@@ -198,6 +198,7 @@ def _interlaced_png(rgb: np.ndarray) -> bytes:
     )
 
 
+@pytest.mark.slow
 def test_image_modes_keep_their_layout_and_pixels(page, site_url, x2_site, tmp_path):  # noqa: F811
     """PNGs of every layout come back in it (palettes as RGBA), alpha resized as Pillow
     does and 16 bits kept, with overnet's pixels: the page decodes PNGs itself."""
