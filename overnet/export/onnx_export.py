@@ -49,15 +49,20 @@ def export_onnx(
     slim: bool = True,
     sample_image: str | Path | None = None,
     overscale: bool = False,
+    concat_free: bool = False,
 ) -> ExportResult:
     """Export ``weights`` to ``output`` (.onnx): input ``lr`` N x 3 x H x W float32 RGB
     [0, 1], output ``sr``. Written atomically, and only after validation passes.
 
     ``overscale``: the graph ends at the overscaled features (``sr`` is N x F x uH x uW,
     u = the model's upscale) and records the head that finishes them, so one file serves
-    every scale in [1, u] at any image size (``overnet.runtime.overscale``)."""
+    every scale in [1, u] at any image size (``overnet.runtime.overscale``).
+    ``concat_free``: the dense blocks without Concat nodes (``overnet.model.concat_free``;
+    the same function, validated against PyTorch like the exact graph)."""
     output = Path(output)
     _check_output(output, overwrite)
+    if concat_free and overscale:
+        raise InputError("--concat-free covers graphs that end in RGB, not --overscale ones")
     proto, model, metadata = checkpoint_graph(
         weights,
         scale=scale,
@@ -66,7 +71,11 @@ def export_onnx(
         dynamic_batch=dynamic_batch,
         static_shape=static_shape,
         overscale=overscale,
+        concat_free=concat_free,
     )
+    if concat_free:
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = "overnet.graph", "concat-free"
     notes: list[str] = []
     report = None
     if validate:

@@ -35,6 +35,7 @@ TRT_SUPPORTED_OPS = frozenset(
         "Resize",
         "Shape",
         "Sigmoid",
+        "Split",
         "Slice",
         "Squeeze",
         "Sub",

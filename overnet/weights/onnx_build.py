@@ -32,6 +32,7 @@ def checkpoint_graph(
     dynamic_batch: bool = True,
     static_shape: tuple[int, int] | None = None,
     overscale: bool = False,
+    concat_free: bool = False,
 ):
     """(ModelProto, the torch model, ModelMetadata) of the checkpoint ``weights``:
     input ``lr`` N x 3 x H x W float32 RGB [0, 1], output ``sr`` (or, with
@@ -68,7 +69,13 @@ def checkpoint_graph(
         output=OVERSCALE_OUTPUT if overscale else "image",
         head=head,
     )
-    proto = build_onnx(model, metadata, dynamic_batch=dynamic_batch, static_shape=static_shape)
+    proto = build_onnx(
+        model,
+        metadata,
+        dynamic_batch=dynamic_batch,
+        static_shape=static_shape,
+        concat_free=concat_free,
+    )
     return proto, model, metadata
 
 
@@ -78,8 +85,10 @@ def build_onnx(
     *,
     dynamic_batch: bool = True,
     static_shape: tuple[int, int] | None = None,
+    concat_free: bool = False,
 ):
-    """Trace the folded inference graph to an in-memory ONNX ModelProto."""
+    """Trace the folded inference graph to an in-memory ONNX ModelProto (``concat_free``:
+    its dense concatenations rewritten as split 1x1 products, overnet.model.concat_free)."""
     onnx = require("onnx", "ONNX export")
     torch = require("torch", "ONNX export")
     from overnet.model.graph import InferenceGraph
@@ -88,6 +97,10 @@ def build_onnx(
         graph = InferenceGraph(model, overscale=True).eval()
     else:
         graph = InferenceGraph(model, metadata.scale).eval()
+    if concat_free:
+        from overnet.model.concat_free import ConcatFreeGraph
+
+        graph = ConcatFreeGraph(graph).eval()
     h, w = static_shape or (64, 64)
     example = torch.rand(2 if dynamic_batch else 1, 3, h, w)
     dims: dict[int, object] = {}
