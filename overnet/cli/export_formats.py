@@ -26,6 +26,9 @@ BUILD_OPTIONS = TENSORRT_ONLY[4:]
 TRITON_ONLY = ("backend", "device", "max_batch", "queue_delay_us")
 OPENVINO_ONLY = ("precision_hint",)
 WEB_ONLY = ("tile", "overlap", "max_memory", "ort", "serve", "port")
+#: the fixed-tile files for phones (docs/edge.md); they take --tile and --overlap too
+EDGE_FORMATS = ("litert", "executorch", "coreml")
+EDGE_IGNORES = tuple(name for name in WEB_ONLY if name not in ("tile", "overlap"))
 INT8_ONLY = (
     "calibration",
     "search_set",
@@ -194,24 +197,25 @@ def web_ignores() -> list[tuple[tuple[str, ...], str]]:
 def export_web(weights, output, scale, fp16, overwrite, validate, sample_image, web) -> None:
     """A static site that upscales in the browser; with --serve, served on 127.0.0.1."""
     ctx = click.get_current_context()
-    for flag in ("fp16", "int8", "overscale"):
+    for flag in ("fp16", "int8"):
         if ctx.params.get(flag):
             raise click.UsageError(
-                f"--{flag} does not apply to --format web: the page runs the fp32 graph at "
-                "the model's integer scale with onnxruntime-web (docs/web.md)"
+                f"--{flag} does not apply to --format web: the page runs the fp32 graph "
+                "with onnxruntime-web (docs/web.md)"
             )
     from overnet.export.web import export_web as write_site
     from overnet.export.web.serve import SiteServer
 
     result = write_site(
-        weights, output, scale=scale, tile=web["tile"], overlap=web["overlap"],
-        max_memory=web["max_memory"], ort=web["ort"], overwrite=overwrite,
+        weights, output, scale=scale, overscale=ctx.params["overscale"], tile=web["tile"],
+        overlap=web["overlap"], max_memory=web["max_memory"], ort=web["ort"], overwrite=overwrite,
         validate=validate, sample_image=sample_image,
     )  # fmt: skip
     where = "copied into ort/" if result.ort_source == "local" else "from the pinned CDN URL"
+    what = overscale_label(result.scale, result.upscale) if result.overscale else ""
+    what = what or f"x{result.scale:g}"
     click.echo(
-        f"wrote {result.folder}/ (x{result.scale}, {len(result.files)} files; onnxruntime-web "
-        f"{where})"
+        f"wrote {result.folder}/ ({what}, {len(result.files)} files; onnxruntime-web {where})"
     )
     if result.validation is not None:
         click.echo(result.validation.format())
@@ -224,3 +228,49 @@ def export_web(weights, output, scale, fp16, overwrite, validate, sample_image, 
             server.serve_forever()
         except KeyboardInterrupt:
             click.echo("stopped")
+
+
+def edge_ignores(fmt: str) -> list[tuple[tuple[str, ...], str]]:
+    """(options, why) that --format litert/executorch/coreml would ignore."""
+    own = f"--format {fmt} converts the graph itself at one fixed input size"
+    return [
+        (("opset", "dynamic_batch"), own),
+        (TENSORRT_ONLY, "they apply to --format tensorrt only"),
+        (TRITON_ONLY, "they apply to --format triton only"),
+        ((*OPENVINO_ONLY, *INT8_ONLY), "they apply to --format openvino or --int8 only"),
+    ]
+
+
+def export_edge(fmt, weights, output, scale, fp16, static_shape, overwrite, validate, web):
+    """A fixed-tile file for phones: LiteRT .tflite, ExecuTorch .pte (fp32, or --fp16) or
+    a Core ML .mlpackage (fp16, or --fp32)."""
+    ctx = click.get_current_context()
+    for flag in ("int8", "overscale"):
+        if ctx.params.get(flag):
+            raise click.UsageError(
+                f"--{flag} does not apply to --format {fmt}: the file runs one fixed tile at "
+                "the model's integer scale (docs/edge.md)"
+            )
+    if static_shape is not None and web["tile"] is not None:
+        raise click.UsageError("give --tile (a square side) or --static-shape WxH, not both")
+    tile = (static_shape[1], static_shape[0]) if static_shape is not None else web["tile"]
+    if tile == 0:
+        raise click.UsageError(f"--format {fmt} needs a fixed tile: --tile 0 cannot apply")
+    common = dict(scale=scale, tile=tile, overlap=web["overlap"], overwrite=overwrite,
+                  validate=validate)  # fmt: skip
+    if fmt == "litert":
+        from overnet.export.litert import export_litert
+
+        result = export_litert(weights, output, fp16=fp16, **common)
+    elif fmt == "executorch":
+        from overnet.export.executorch import export_executorch
+
+        result = export_executorch(weights, output, fp16=fp16, **common)
+    else:
+        from overnet.export.coreml import export_coreml
+
+        precision = "fp32" if ctx.params.get("fp32") else "fp16"  # fp16 unless --fp32
+        result = export_coreml(weights, output, precision=precision, **common)
+    click.echo(result.summary())
+    for note in result.notes:
+        click.echo(f"note: {note}")

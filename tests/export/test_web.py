@@ -160,8 +160,8 @@ def test_serve_command_serves_a_site_until_stopped(tmp_path):
     ("args", "message"),
     [
         (["--fp16"], "--fp16 does not apply to --format web"),
-        (["--overscale"], "--overscale does not apply to --format web"),
-        (["--scale", "2.5"], "--format web runs integer scales only"),
+        (["--scale", "2.5"], "--scale 2.5 is fractional: a graph ending at a fractional"),
+        (["--overscale", "--scale", "2"], "--overscale exports one graph that serves every"),
         (["--opset", "17"], "--opset would be ignored: --format web exports its own ONNX"),
         (["--ort", "missing.tgz"], "--ort missing.tgz: no such file or folder"),
     ],

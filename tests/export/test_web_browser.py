@@ -20,6 +20,7 @@ from tests.export.web_fixtures import (  # noqa: F401
     TILE,
     ort_package,
     ort_tarball,
+    overscale_site,
     served_site,
     site_url,
     x2_site,
@@ -299,3 +300,32 @@ def test_onnxruntime_web_files_with_other_bytes_are_refused(page, ort_package, t
         page.wait_for_selector("#runtime[data-state=failed]")
         message = page.locator("#runtime").inner_text()
     assert "ort/ort.wasm.min.mjs could not be fetched, or its bytes are not" in message
+
+
+@pytest.mark.slow
+def test_fractional_scale_in_the_browser_matches_python(page, overscale_site, tmp_path):  # noqa: F811
+    """An --overscale export at x1.5: the page finishes each tile's window of the output
+    from the features (bicubic resize, exit1, the resized input) as the host does."""
+    from overnet.runtime import Upscaler, open_session
+
+    folder, url = overscale_site
+    lr = shared_file("data", "Set5", "LR_bicubic", "X4", "butterflyx4.png")  # 64x64
+    _open(page, url)
+    page.fill("#scale", "1.5")
+    page.click("#settings summary")
+    page.fill("#tile", "40")
+    page.fill("#overlap", "16")
+    web_plan = _upscale(page, lr, tmp_path / "web.png")
+    session = open_session(folder / "model.onnx", backend="onnxruntime", scale=1.5)
+    upscaler = Upscaler(session, tile=40, overlap=16)
+    with Image.open(lr) as img:
+        plan = upscaler.plan(img.height, img.width)
+        expected = np.asarray(upscaler.upscale(img))
+    assert len(plan.tiles) == 4
+    assert web_plan["tiles"] == [[t.y0, t.y1, t.x0, t.x1] for t in plan.tiles]
+    assert web_plan["overlap"] == plan.overlap
+    with Image.open(tmp_path / "web.png") as out:
+        got = np.asarray(out)
+    assert got.shape == expected.shape == (96, 96, 3)
+    assert _psnr(got, expected) >= 60
+    assert np.abs(got.astype(int) - expected).max() <= 1

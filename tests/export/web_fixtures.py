@@ -97,3 +97,16 @@ def x2_site(served_site) -> Path:
 @pytest.fixture(scope="module")
 def site_url(served_site) -> str:
     return served_site[1]
+
+
+@pytest.fixture(scope="module")
+def overscale_site(tmp_path_factory, x2_weights, ort_tarball) -> Iterator[tuple[Path, str]]:
+    """(folder, URL): the x2 weights exported with --overscale (any scale in [1, 3]),
+    served by SiteServer on 127.0.0.1."""
+    from overnet.export.web import export_web
+    from overnet.export.web.serve import SiteServer
+
+    folder = tmp_path_factory.mktemp("web") / "overscale"
+    export_web(x2_weights, folder, overscale=True, ort=ort_tarball, validate=False)
+    with SiteServer(folder, port=0).start() as server:
+        yield folder, server.url

@@ -24,6 +24,7 @@ SITE_FILES = (
     "tiling.mjs",
     "pixels.mjs",
     "png.mjs",
+    "overscale.mjs",
     "style.css",
 )
 MODEL_NAME = "model.onnx"
@@ -31,13 +32,18 @@ MODEL_NAME = "model.onnx"
 #: same ONNX file with onnxruntime (in WASM), and `overnet upscale --backend onnxruntime`
 #: then plans the same tiles
 PLAN_BACKEND = "onnxruntime"
+#: the head's arrays (exit1 weight 3 x F x 3 x 3 and bias, the mean shifts), as flat
+#: float32 lists in config.json
+HEAD_ARRAYS = ("weight", "bias", "input_shift", "output_shift")
 
 
 @dataclass
 class WebExportResult:
     folder: Path
-    scale: int
+    scale: float
     upscale: int
+    #: True: the page finishes any scale in [1, upscale] from the overscaled features
+    overscale: bool
     #: "cdn" (the pinned jsDelivr URL) or "local" (ort/ holds the files)
     ort_source: str
     files: list[str] = field(default_factory=list)
@@ -50,6 +56,7 @@ def export_web(
     output: str | Path,
     *,
     scale: float | None = None,
+    overscale: bool = False,
     tile: int | None = None,
     overlap: int = 16,
     max_memory: str | int = "2GB",
@@ -64,7 +71,9 @@ def export_web(
     The page upscales with onnxruntime-web at the model's integer scale, tiling as
     ``Upscaler(session, tile=tile, overlap=overlap, max_memory=max_memory)`` does on an
     onnxruntime session of the same file (``tile`` None: from ``max_memory``; 0: whole
-    images); the page's fields change these for later images.
+    images); the page's fields change these for later images. ``overscale``: the graph
+    ends at the overscaled features and the page finishes any scale in [1, upscale]
+    (the user picks it), as an overscale session does on the host.
 
     ``ort``: "cdn" loads onnxruntime-web from the pinned jsDelivr URL; "npm" downloads the
     pinned npm tarball once into ``ort_cache`` (default: the overnet cache) and copies
@@ -85,11 +94,15 @@ def export_web(
         memory = parse_memory(max_memory)
     except ValueError as exc:
         raise InputError(str(exc)) from None
+    if overscale and scale is not None:
+        raise InputError(
+            "--overscale serves every scale in [1, upscale]: drop --scale and pick the scale "
+            "in the page"
+        )
     if scale is not None and not float(scale).is_integer():
         raise InputError(
-            f"--format web runs integer scales only, got --scale {scale:g}: a fractional "
-            "scale needs the overscale finishing (a bicubic resize of the model's features "
-            "and its last convolution), which runs in Python, not in the page; export x2 or x3"
+            f"--scale {scale:g} is fractional: a graph ending at a fractional scale cannot be "
+            "tiled; export with --overscale (the page then runs any scale in [1, upscale])"
         )
     _check_output(output, overwrite)
     copied = _ort_package(ort, ort_cache)  # before the slow export: a bad --ort fails fast
@@ -99,13 +112,14 @@ def export_web(
     try:
         result = export_onnx(
             weights, staging / MODEL_NAME, scale=scale, validate=validate,
-            sample_image=sample_image,
+            sample_image=sample_image, overscale=overscale,
         )  # fmt: skip
         meta = result.metadata
-        if not float(meta.scale).is_integer():
+        head = _head(staging / MODEL_NAME) if overscale else None
+        if head is None and not float(meta.scale).is_integer():
             raise InputError(
-                f"these weights end at x{meta.scale:g}; --format web runs integer scales "
-                "only (give --scale 2 or 3)"
+                f"these weights end at x{meta.scale:g}, which tiles do not line up on; give "
+                "--scale 2 or 3, or export with --overscale"
             )
         base = ort_files.CDN_BASE if copied is None else ort_files.LOCAL_BASE
         _copy_site(staging, base)
@@ -113,7 +127,13 @@ def export_web(
             (staging / "ort").mkdir()
             for name, data in copied.items():
                 (staging / "ort" / name).write_bytes(data)
-        config = _config(int(meta.scale), meta.upscale, tile, overlap, memory, base)
+        config = _config(meta.scale, meta.upscale, tile, overlap, memory, base)
+        if head is not None:
+            config["overscale"] = {
+                "upscale": head.upscale,
+                "channels": head.channels,
+                **{k: getattr(head, k).ravel().tolist() for k in HEAD_ARRAYS},
+            }
         (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n", "utf-8")
         _replace(staging, output)
     except BaseException:
@@ -122,8 +142,9 @@ def export_web(
     files = sorted(p.relative_to(output).as_posix() for p in output.rglob("*") if p.is_file())
     return WebExportResult(
         folder=output,
-        scale=int(meta.scale),
+        scale=meta.scale,
         upscale=meta.upscale,
+        overscale=head is not None,
         ort_source="cdn" if copied is None else "local",
         files=files,
         validation=result.validation,
@@ -131,8 +152,16 @@ def export_web(
     )
 
 
+def _head(model: Path):
+    """The overscale head an ``--overscale`` export records in its ONNX metadata."""
+    from overnet.formats.onnx_metadata import read_onnx_metadata
+    from overnet.formats.overscale_head import head_of
+
+    return head_of(read_onnx_metadata(model), str(model))
+
+
 def _config(
-    scale: int, upscale: int, tile: int | None, overlap: int, memory: int, base: str
+    scale: float, upscale: int, tile: int | None, overlap: int, memory: int, base: str
 ) -> dict:
     from overnet.runtime.memory import (
         HOST_BYTES_PER_INPUT_PIXEL,
@@ -144,7 +173,7 @@ def _config(
     return {
         "overnet": __version__,
         "model": MODEL_NAME,
-        "scale": scale,
+        "scale": int(scale) if float(scale).is_integer() else scale,
         "upscale": upscale,
         "tiling": {"tile": tile, "overlap": overlap, "max_memory": memory},
         # what Upscaler.plan reads besides the options (overnet.runtime.memory)

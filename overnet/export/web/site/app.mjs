@@ -12,7 +12,13 @@ let ready = false;
 let busy = false;
 let nextId = 1;
 
-$("#scale-label").textContent = `x${config.scale}`;
+$("#scale-label").textContent = config.overscale ? `x1-${config.overscale.upscale}` : `x${config.scale}`;
+if (config.overscale) {
+  $("#scale").max = config.overscale.upscale;
+  $("#scale").value = params.get("scale") || config.scale;
+  $("#scale-field").hidden = false;
+  $("#scale").addEventListener("input", showSameAs);
+}
 $("#tile").value = config.tiling.tile ?? "";
 $("#overlap").value = config.tiling.overlap;
 $("#memory").value = Math.round(config.tiling.max_memory / 1e6);
@@ -22,6 +28,7 @@ for (const field of ["#tile", "#overlap", "#memory"]) $(field).addEventListener(
 function tilingOptions() {
   const tile = $("#tile").value.trim();
   return {
+    scale: config.overscale ? Number($("#scale").value) : config.scale,
     tile: tile === "" ? null : Math.max(0, Math.floor(Number(tile))),
     overlap: Math.max(0, Math.floor(Number($("#overlap").value) || 0)),
     maxMemory: Math.max(1, Number($("#memory").value) || 1) * 1e6,
@@ -29,11 +36,12 @@ function tilingOptions() {
 }
 
 function showSameAs() {
-  const { tile, overlap, maxMemory } = tilingOptions();
+  const { scale, tile, overlap, maxMemory } = tilingOptions();
   const tileFlag = tile === null ? "" : ` --tile ${tile}`;
+  const scaleFlag = config.overscale ? ` --scale ${scale}` : "";
   $("#same-as").textContent =
     `Same tiles and pixels as: overnet upscale IMAGE -o OUT --model model.onnx --backend onnxruntime` +
-    `${tileFlag} --overlap ${overlap} --max-memory ${maxMemory / 1e6}MB`;
+    `${scaleFlag}${tileFlag} --overlap ${overlap} --max-memory ${maxMemory / 1e6}MB`;
 }
 
 worker.onmessage = (event) => {
@@ -116,9 +124,9 @@ function update(item, m) {
       $(".before", node).style.width = `${$(".after", node).clientWidth}px`;
     }).observe($(".after", node));
     $(".download", node).href = after;
-    $(".download", node).download = `${stem}_x${config.scale}.png`;
+    $(".download", node).download = `${stem}_x${m.scale}.png`;
     $(".plan-link", node).href = plan;
-    $(".plan-link", node).download = `${stem}_x${config.scale}.plan.json`;
+    $(".plan-link", node).download = `${stem}_x${m.scale}.plan.json`;
     $(".compare", node).hidden = false;
     $(".links", node).hidden = false;
     $("progress", node).value = 1;

@@ -2,9 +2,25 @@
 // (overnet/runtime/upscaler.py Upscaler.plan, overnet/imaging/tiling.py), so the page cuts
 // an image into the same tiles and blends them with the same float32 weights.
 
-/** Output side at an integer scale (overnet.config.output_size). */
-export function outputSide(side, scale) {
-  return side * scale;
+function gcd(a, b) {
+  return b ? gcd(b, a % b) : a;
+}
+
+/** scale as a fraction [num, den] (scale_fraction: decimals of up to 6 places exact). */
+export function scaleFraction(scale) {
+  let den = 1;
+  while (den < 1e6 && Math.abs(Math.round(scale * den) - scale * den) > 1e-9 * den) den *= 10;
+  const num = Math.round(scale * den);
+  const g = gcd(num, den);
+  return [num / g, den / g];
+}
+
+/** Output (H, W) at scale, each side rounded half up in integers (overnet.config.output_size). */
+export function outputSize(height, width, scale) {
+  const [num, den] = scaleFraction(scale);
+  if (den === 1) return [height * num, width * num];
+  const side = (n) => Math.floor((2 * num * n + den) / (2 * den));
+  return [side(height), side(width)];
 }
 
 function isqrt(n) {
@@ -45,17 +61,26 @@ function balancedSide(length, maxSide, overlap, minAutoTile) {
 /**
  * The plan of Upscaler.plan for a height x width image.
  * options: {scale, tile (null: from maxMemory, 0: whole image), overlap, maxMemory (bytes),
- * bytesPerPixel, hostIn, hostOut, minAutoTile} (the last four from the export's config).
+ * bytesPerPixel, hostIn, hostOut, minAutoTile} (the last four from the export's config),
+ * and for a graph that ends at the overscaled features minOverlap (MIN_OVERLAP; its tiles
+ * must be at least 2 * (minOverlap + 1)).
  * Returns {height, width, tileH, tileW, overlap, tiles}; throws when the smallest
  * automatic tile does not fit maxMemory.
  */
 export function planImage(height, width, options) {
-  const { scale, tile, overlap: wanted, maxMemory, bytesPerPixel } = options;
+  const { scale, tile, maxMemory, bytesPerPixel } = options;
+  const minOverlap = options.minOverlap || 0;
+  if (minOverlap && tile && tile < 2 * (minOverlap + 1)) {
+    throw new Error(
+      `tile ${tile} is below the smallest tile x${scale} can blend: overscale tiles overlap by at ` +
+        `least ${minOverlap} pixels and need pixels of their own; give ${2 * (minOverlap + 1)} or more`,
+    );
+  }
+  const wanted = Math.max(options.overlap, minOverlap);
   const whole = [[0, height, 0, width]];
   if (tile === 0) return { height, width, tileH: height, tileW: width, overlap: 0, tiles: whole };
-  const host =
-    height * width * options.hostIn +
-    outputSide(height, scale) * outputSide(width, scale) * options.hostOut;
+  const [outH, outW] = outputSize(height, width, scale);
+  const host = height * width * options.hostIn + outH * outW * options.hostOut;
   const budgetPixels = Math.floor(Math.max(0, maxMemory - host) / bytesPerPixel);
   if (tile == null && height * width <= budgetPixels) {
     return { height, width, tileH: height, tileW: width, overlap: 0, tiles: whole };
@@ -64,8 +89,8 @@ export function planImage(height, width, options) {
   let tileH = Math.min(side, height);
   let tileW = Math.min(side, width);
   if (tile == null) {
-    tileH = balancedSide(height, tileH, wanted, options.minAutoTile);
-    tileW = balancedSide(width, tileW, wanted, options.minAutoTile);
+    tileH = balancedSide(height, tileH, options.overlap, options.minAutoTile);
+    tileW = balancedSide(width, tileW, options.overlap, options.minAutoTile);
     if (tileH * tileW > budgetPixels) {
       const need = (tileH * tileW * bytesPerPixel + host) / 1e6;
       throw new Error(

@@ -1,7 +1,8 @@
 // The upscaler of the page, in a Web Worker: loads onnxruntime-web (every file checked
 // against its pinned integrity hash), opens the exported model, and upscales one image at
 // a time with overnet's tile plan and seam blending. Nothing leaves the browser.
-import { planImage, TileBlender } from "./tiling.mjs";
+import { finishWindow, MIN_OVERLAP, ownedOutputs } from "./overscale.mjs";
+import { outputSize, planImage, ramp, TileBlender } from "./tiling.mjs";
 import { encodePng, fileLayout, resizePlane, splitSamples, storedPixels } from "./pixels.mjs";
 import { decodePng, isPng } from "./png.mjs";
 
@@ -145,24 +146,60 @@ async function runTile(planes, height, width, tile) {
   return { data, oh, ow };
 }
 
-async function upscale(id, file, options) {
-  const started = performance.now();
-  const image = await decode(file);
-  const { width, height } = image;
-  const scale = config.scale;
-  const plan = planImage(height, width, {
-    scale,
-    tile: options.tile,
-    overlap: options.overlap,
-    maxMemory: options.maxMemory,
-    bytesPerPixel: config.plan.bytes_per_input_pixel,
-    hostIn: config.plan.host_bytes_per_input_pixel,
-    hostOut: config.plan.host_bytes_per_output_pixel,
-    minAutoTile: config.plan.min_auto_tile,
-  });
-  self.postMessage({ type: "plan", id, plan });
-  const { rgb: planes, alpha: alphaIn } = splitSamples(image.samples, image.channels, image.max, height, width);
-  image.samples = null;
+/** The overscale head of config.json as float32 arrays (null for an RGB graph). */
+function overscaleHead() {
+  const h = config.overscale;
+  if (!h) return null;
+  const arrays = Object.fromEntries(["weight", "bias", "input_shift", "output_shift"].map((k) => [k, Float32Array.from(h[k])]));
+  return { upscale: h.upscale, channels: h.channels, ...arrays };
+}
+
+/** Tiles run to features and each finishes its owned window, blended (run_overscaled). */
+async function finishTiles(id, planes, height, width, plan, scale, head) {
+  const outSize = outputSize(height, width, scale);
+  const [outH, outW] = outSize;
+  const u = head.upscale;
+  const finish = (data, tile, rows, cols) =>
+    finishWindow(data, (tile[1] - tile[0]) * u, (tile[3] - tile[2]) * u, [tile[0], tile[2]], planes, height, width, head, outSize, rows, cols);
+  if (plan.tiles.length === 1) {
+    const { data } = await runTile(planes, height, width, plan.tiles[0]);
+    self.postMessage({ type: "progress", id, done: 1, total: 1 });
+    return finish(data, plan.tiles[0], [0, outH], [0, outW]);
+  }
+  const spans = (a, b) => [...new Map(plan.tiles.map((t) => [`${t[a]},${t[b]}`, [t[a], t[b]]])).values()].sort((p, q) => p[0] - q[0]);
+  const rowsOf = ownedOutputs(height, outH, spans(0, 1));
+  const colsOf = ownedOutputs(width, outW, spans(2, 3));
+  const total = new Float32Array(3 * outH * outW);
+  const weight = new Float32Array(outH * outW);
+  let done = 0;
+  for (const tile of plan.tiles) {
+    const { data } = await runTile(planes, height, width, tile);
+    const [y0, y1, yb, ya] = rowsOf.get(`${tile[0]},${tile[1]}`);
+    const [x0, x1, xb, xa] = colsOf.get(`${tile[2]},${tile[3]}`);
+    const out = finish(data, tile, [y0, y1], [x0, x1]);
+    const wy = ramp(y1 - y0, yb, ya);
+    const wx = ramp(x1 - x0, xb, xa);
+    const h = y1 - y0;
+    const w = x1 - x0;
+    for (let y = 0; y < h; y += 1) {
+      for (let x = 0; x < w; x += 1) {
+        const k = Math.fround(wy[y] * wx[x]);
+        const at = (y0 + y) * outW + x0 + x;
+        weight[at] += k;
+        for (let c = 0; c < 3; c += 1) total[c * outH * outW + at] += Math.fround(out[(c * h + y) * w + x] * k);
+      }
+    }
+    done += 1;
+    self.postMessage({ type: "progress", id, done, total: plan.tiles.length });
+  }
+  for (let c = 0; c < 3; c += 1) {
+    for (let i = 0; i < outH * outW; i += 1) total[c * outH * outW + i] /= weight[i];
+  }
+  return total;
+}
+
+/** Integer-scale tiles blended as TileBlender does. */
+async function blendTiles(id, planes, height, width, plan, scale) {
   const blender = new TileBlender(3, height, width, scale, plan.overlap);
   let done = 0;
   for (const tile of plan.tiles) {
@@ -174,14 +211,47 @@ async function upscale(id, file, options) {
     done += 1;
     self.postMessage({ type: "progress", id, done, total: plan.tiles.length });
   }
-  const outH = height * scale;
-  const outW = width * scale;
-  const rgb = blender.result();
+  return blender.result();
+}
+
+async function upscale(id, file, options) {
+  const started = performance.now();
+  const head = overscaleHead();
+  const scale = head ? options.scale || config.scale : config.scale;
+  if (head && !(scale >= 1 && scale <= head.upscale)) {
+    throw new Error(`the scale must be between 1 and ${head.upscale}, got ${scale}`);
+  }
+  const image = await decode(file);
+  const { width, height } = image;
+  const plan = planImage(height, width, {
+    scale,
+    tile: options.tile,
+    overlap: options.overlap,
+    maxMemory: options.maxMemory,
+    bytesPerPixel: config.plan.bytes_per_input_pixel + (head ? headBytesPerPixel(head, scale) : 0),
+    hostIn: config.plan.host_bytes_per_input_pixel,
+    hostOut: config.plan.host_bytes_per_output_pixel,
+    minAutoTile: config.plan.min_auto_tile,
+    minOverlap: head ? MIN_OVERLAP : 0,
+  });
+  self.postMessage({ type: "plan", id, plan });
+  const { rgb: planes, alpha: alphaIn } = splitSamples(image.samples, image.channels, image.max, height, width);
+  image.samples = null;
+  const rgb = head
+    ? await finishTiles(id, planes, height, width, plan, scale, head)
+    : await blendTiles(id, planes, height, width, plan, scale);
+  const [outH, outW] = outputSize(height, width, scale);
   const alpha = alphaIn ? resizePlane(alphaIn, height, width, outH, outW) : null;
   const { channels, data } = storedPixels(rgb, alpha, outH, outW, image.gray, image.max);
   const png = await encodePng(data, outH, outW, channels);
   const seconds = (performance.now() - started) / 1000;
-  return { png, width, height, outW, outH, channels, depth: image.max > 255 ? 16 : 8, plan, seconds };
+  return { png, width, height, outW, outH, scale, channels, depth: image.max > 255 ? 16 : 8, plan, seconds };
+}
+
+/** Host memory per input pixel of finishing one tile (head_bytes_per_input_pixel). */
+function headBytesPerPixel(head, scale) {
+  const floats = 2 * head.channels * head.upscale * head.upscale + 4 * scale * scale;
+  return Math.trunc(4 * floats) + 1;
 }
 
 self.onmessage = async (event) => {
