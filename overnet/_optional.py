@@ -27,6 +27,10 @@ _EXTRA_FOR = {
     "pandas": "ray",
     "tritonclient": "triton",
     "av": "video",
+    "ai_edge_litert": "litert",
+    "litert_torch": "litert-export",
+    "executorch": "executorch",
+    "coremltools": "coreml",
 }
 
 # extra -> a package index its packages come from besides PyPI (TensorRT's libraries are

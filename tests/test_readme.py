@@ -83,10 +83,10 @@ def test_the_install_section_is_honest_about_pypi_and_names_every_extra():
     built = f"dist/overnet-{project['version']}-py3-none-any.whl"
     assert wheel[0] == "python -m build" and built in wheel[1], wheel
     extras = set(project["optional-dependencies"])
-    named = set(re.findall(r"`([a-z0-9]+)`", " ".join(re.findall(r"^\| ([^|]+)\|", text, re.M))))
+    named = set(re.findall(r"`([a-z0-9-]+)`", " ".join(re.findall(r"^\| ([^|]+)\|", text, re.M))))
     assert named == extras, named ^ extras
     for line in clone + wheel:
-        for spec in re.findall(r"\[([a-z0-9,]+)\]", line):
+        for spec in re.findall(r"\[([a-z0-9,-]+)\]", line):
             assert set(spec.split(",")) <= extras, line
 
 

@@ -11,6 +11,7 @@ from click.core import ParameterSource
 
 from overnet.cli import export_formats as formats
 from overnet.cli.export_formats import (
+    EDGE_FORMATS,
     INT8_ONLY,
     ONNX_ONLY,
     OPENVINO_ONLY,
@@ -193,15 +194,18 @@ def _web_options() -> Any:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["onnx", "tensorrt", "triton", "openvino", "web"]),
+    type=click.Choice(["onnx", "tensorrt", "triton", "openvino", "web", *EDGE_FORMATS]),
     default="onnx",
     help="onnx: one .onnx file; tensorrt: FP16 ONNX + engine + sidecar per scale in -o DIR "
     "(TensorRT 10.1 or newer 10.x, or 11.x); triton: a Triton model repository in -o DIR, "
     "a model per scale; openvino: OpenVINO IR model.xml + model.bin in -o DIR; web: a "
-    "static site in -o DIR that upscales in the browser with onnxruntime-web (docs/web.md).",
+    "static site in -o DIR that upscales in the browser with onnxruntime-web (docs/web.md); "
+    "litert (.tflite), executorch (.pte), coreml (.mlpackage): a file for phones at one "
+    "fixed tile (--tile or --static-shape; docs/edge.md).",
 )
 @scale_option("Target scale factor baked into the graph, e.g. 2 or 2.5 (default: the weights').")
 @click.option("--fp16", is_flag=True, help="float16 weights/activations, float32 I/O.")
+@click.option("--fp32", is_flag=True, help="coreml: float32 compute (default: fp16).")
 @click.option(
     "--overscale",
     is_flag=True,
@@ -241,6 +245,7 @@ def export(
     fmt: str,
     scale: float | None,
     fp16: bool,
+    fp32: bool,
     overscale: bool,
     opset: int,
     dynamic_batch: bool,
@@ -262,6 +267,13 @@ def export(
     if problem:
         raise click.UsageError(problem)
     _check_export_options(fmt, scale, fp16, trt_options)
+    if fp32 and (fmt != "coreml" or fp16):
+        raise click.UsageError("--fp32 applies to --format coreml alone, without --fp16")
+    if fmt in EDGE_FORMATS:
+        formats.export_edge(
+            fmt, weights, output, scale, fp16, static_shape, overwrite, validate, web
+        )
+        return
     if fmt == "web":
         formats.export_web(weights, output, scale, fp16, overwrite, validate, sample_image, web)
         return
@@ -324,6 +336,8 @@ def _check_export_options(
         return next(p for p in ctx.command.params if p.name == name).opts[0]
 
     web = [] if fmt == "web" else [(WEB_ONLY, "they apply to --format web only")]
+    if fmt in EDGE_FORMATS:
+        web = [(formats.EDGE_IGNORES, "they apply to --format web only")]
     for other, why in [*_ignored_options(fmt, ctx.params.get("backend")), *web]:
         ignored = [flag(name) for name in other if given(name)]
         if ignored:
@@ -342,6 +356,8 @@ def _ignored_options(fmt: str, triton_backend: str | None) -> list[tuple[tuple[s
     triton = (TRITON_ONLY, "they apply to --format triton only")
     if fmt == "web":
         return formats.web_ignores()
+    if fmt in EDGE_FORMATS:
+        return formats.edge_ignores(fmt)
     if fmt == "openvino" or ctx_int8():
         why = "--format openvino and --int8 use their own ONNX export (default opset, dynamic)"
         tensorrt = (TENSORRT_ONLY, "they apply to --format tensorrt only")

@@ -19,7 +19,12 @@ import numpy as np
 
 from overnet._optional import require
 from overnet.errors import InputError, ModelLoadError
-from overnet.formats.edge_metadata import METADATA_NAME, EdgeMetadata, parse_edge_json
+from overnet.formats.edge_metadata import (
+    METADATA_NAME,
+    EdgeMetadata,
+    parse_edge_json,
+    parse_edge_props,
+)
 from overnet.runtime.base import Session, as_numpy
 from overnet.runtime.litert_backend import check_request, edge_info
 from overnet.runtime.model_source import ModelSource
@@ -38,7 +43,7 @@ def _program(data: bytes, threads: int | None) -> Any:
 def read_program_metadata(program: Any, source: str | Path) -> EdgeMetadata:
     """The ``overnet`` constant method of a loaded program (ModelLoadError when absent)."""
     if METADATA_NAME not in program.method_names:
-        return parse_edge_json(b"null", source)  # the "not overnet's" message
+        return parse_edge_props({}, source)  # not written by overnet
     (value,) = program.load_method(METADATA_NAME).execute([])
     return parse_edge_json(value.numpy().astype(np.uint8).tobytes(), source)
 

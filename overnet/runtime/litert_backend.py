@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,12 @@ import numpy as np
 
 from overnet._optional import require
 from overnet.errors import InputError, ModelLoadError
-from overnet.formats.edge_metadata import METADATA_NAME, EdgeMetadata, parse_edge_json
+from overnet.formats.edge_metadata import (
+    METADATA_NAME,
+    EdgeMetadata,
+    parse_edge_json,
+    parse_edge_props,
+)
 from overnet.runtime.base import Session, SessionInfo, as_numpy
 from overnet.runtime.model_source import ModelSource
 from overnet.runtime.spec import BackendSpec, Variant
@@ -31,6 +37,8 @@ def read_litert_metadata(data: bytes, source: str | Path) -> EdgeMetadata:
     require("ai_edge_litert", "the litert backend", extra="litert")
     from ai_edge_litert import schema_py_generated as schema
 
+    if data[4:8] != b"TFL3":  # the flatbuffer's file identifier
+        raise ModelLoadError(f"{source} is not a .tflite flatbuffer (no TFL3 identifier)")
     try:
         model = schema.Model.GetRootAs(data, 0)
         for i in range(model.MetadataLength()):
@@ -42,9 +50,10 @@ def read_litert_metadata(data: bytes, source: str | Path) -> EdgeMetadata:
                 return parse_edge_json(buffer.DataAsNumpy().tobytes(), source)
             start = buffer.Offset()  # large models keep buffers after the flatbuffer
             return parse_edge_json(data[start : start + buffer.Size()], source)
-    except (IndexError, ValueError, AttributeError, UnicodeDecodeError) as exc:
+    except (IndexError, ValueError, AttributeError, UnicodeDecodeError, struct.error) as exc:
         raise ModelLoadError(f"{source} is not a readable .tflite file ({exc})") from None
-    return parse_edge_json(b"null", source)  # no entry: the "not overnet's" message
+
+    return parse_edge_props({}, source)  # no entry: not written by overnet
 
 
 def _interpreter(data: bytes, threads: int | None) -> Any:
