@@ -329,3 +329,58 @@ def test_fractional_scale_in_the_browser_matches_python(page, overscale_site, tm
     assert got.shape == expected.shape == (96, 96, 3)
     assert _psnr(got, expected) >= 60
     assert np.abs(got.astype(int) - expected).max() <= 1
+
+
+#: (height, width, scale, tile, overlap, max_memory) on the --overscale export
+OVERSCALE_PLAN_CASES = [
+    (64, 64, 1.5, 40, 16, "2GB"),
+    (301, 517, 2.5, 96, 4, "2GB"),  # the overlap rises to the overscale minimum
+    (1080, 1920, 1.3, None, 16, "1GB"),  # the head's bytes per pixel shrink the tile
+    (720, 1280, 3, None, 16, "500MB"),
+    (37, 50, 2.25, 0, 16, "2GB"),
+    (200, 200, 1.5, 12, 16, "2GB"),  # below the smallest tile an overscale plan blends
+]
+
+
+def test_page_plans_overscale_tiles_as_python(page, overscale_site):  # noqa: F811
+    from overnet.errors import InputError
+    from overnet.runtime import Upscaler, open_session
+
+    folder, url = overscale_site
+    config = json.loads((folder / "config.json").read_text())
+    expected = []
+    for h, w, scale, tile, overlap, memory in OVERSCALE_PLAN_CASES:
+        session = open_session(folder / "model.onnx", backend="onnxruntime", scale=scale)
+        upscaler = Upscaler(session, tile=tile, overlap=overlap, max_memory=memory)
+        try:
+            plan = upscaler.plan(h, w)
+        except InputError:
+            expected.append("refused")
+            continue
+        tiles = [[t.y0, t.y1, t.x0, t.x1] for t in plan.tiles]
+        size = list(upscaler.output_size(h, w))
+        expected.append([plan.tile_h, plan.tile_w, plan.overlap, tiles, size])
+    assert "refused" in expected
+    page.goto(url)
+    got = page.evaluate(
+        """async ([cases, config]) => {
+          const { planImage, outputSize } = await import("./tiling.mjs");
+          const { MIN_OVERLAP } = await import("./overscale.mjs");
+          const head = config.overscale;
+          return cases.map(([h, w, scale, tile, overlap, memory]) => {
+            const floats = 2 * head.channels * head.upscale ** 2 + 4 * scale * scale;
+            try {
+              const p = planImage(h, w, { scale, tile, overlap, maxMemory: memory,
+                bytesPerPixel: config.plan.bytes_per_input_pixel + Math.trunc(4 * floats) + 1,
+                hostIn: config.plan.host_bytes_per_input_pixel,
+                hostOut: config.plan.host_bytes_per_output_pixel,
+                minAutoTile: config.plan.min_auto_tile, minOverlap: MIN_OVERLAP });
+              return [p.tileH, p.tileW, p.overlap, p.tiles, outputSize(h, w, scale)];
+            } catch (error) {
+              return "refused";
+            }
+          });
+        }""",
+        [[[h, w, s, t, o, _bytes(m)] for h, w, s, t, o, m in OVERSCALE_PLAN_CASES], config],
+    )
+    assert got == expected
