@@ -79,7 +79,8 @@ class AttemptLedger:
 
     @staticmethod
     def _death(where: Where) -> str:
-        """Where an attempt died, and whether its whole node was lost (asked of Ray)."""
+        """Where an attempt died, whether its whole node was lost, and how Ray saw the
+        worker exit (asked of Ray's GCS)."""
         lost = ""
         try:
             import ray
@@ -89,4 +90,30 @@ class AttemptLedger:
                 lost = ", whose Ray node was lost"
         except Exception:  # outside Ray (tests call the ledger directly)
             pass
-        return where.text() + lost
+        exit_text = _worker_exit(where)
+        return where.text() + lost + (f" (Ray: {exit_text})" if exit_text else "")
+
+
+def _worker_exit(where: Where) -> str:
+    """Ray's record of how the worker process ``where`` ended ("" when not known):
+    its exit type and the first sentences of the detail, e.g. "SYSTEM_ERROR: Worker
+    unexpectedly exits with a connection error code 2. End of file."
+
+    Ray's public state API needs the dashboard, which a local run leaves off, so this
+    reads the GCS worker table through Ray's private accessor; any change there only
+    loses this detail."""
+    try:
+        from ray._private import state
+        from ray.core.generated import common_pb2, gcs_pb2
+
+        for raw in state.state._global_state_accessor.get_worker_table():
+            worker = gcs_pb2.WorkerTableData.FromString(raw)
+            node = worker.worker_address.node_id.hex()
+            if worker.pid != where.pid or (where.node and node and node != where.node):
+                continue
+            detail = worker.exit_detail.split(" Some common causes")[0].strip()
+            kind = common_pb2.WorkerExitType.Name(worker.exit_type)
+            return f"{kind}: {detail}"[:300] if detail else kind
+    except Exception:  # not connected to Ray, or Ray changed its private layout
+        return ""
+    return ""

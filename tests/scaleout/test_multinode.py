@@ -126,5 +126,7 @@ def test_a_hidden_poison_input_fails_alone_after_max_attempts(cluster, x2_onnx, 
     assert poison["status"] == "failed" and poison["attempts"] == 2, poison
     assert "worker died 2 time(s)" in poison["error"] and "img02_poison.png" in poison["error"]
     assert "--max-attempts 2" in poison["error"]
+    assert "(Ray: SYSTEM_ERROR: Worker unexpectedly exits" in poison["error"]  # Ray's own word
+    print("the poison file's record:", poison["error"])  # shown with -s
     assert {r["status"] for n, r in records.items() if n != "img02_poison.png"} == {"done"}
     assert time.monotonic() - begin < RUN_LIMIT_S
