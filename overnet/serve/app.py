@@ -1,12 +1,15 @@
 """The Ray Serve application of `overnet serve`: HTTP routes, the tile batcher, metrics.
 
-Two deployments: ``UpscaleService`` (the replicas: one session each, see
-``replica.py``) and ``MetricsStore`` (one replica, no CPU: sums what the replicas report
-each second and renders ``GET /metrics``). Routes:
+Two deployments per service (``--name``): ``UpscaleService`` (the replicas: the models,
+see ``replica.py``) and ``MetricsStore`` (one replica, no CPU: sums what the replicas
+report each second and renders ``GET /metrics``). Routes, under the service's route
+prefix:
 
-- ``POST /v1/upscale``: body = an image file; query ``scale``, ``format``, ``quality``,
-  ``timeout``; answers the image, with ``X-OverNet-*`` headers and ``Server-Timing``
-- ``GET /v1/models``, ``GET /healthz`` (no token needed), ``GET /metrics``
+- ``POST /v1/upscale``: body = an image file; query ``scale``, ``model``, ``format``,
+  ``quality``, ``timeout``; answers the image, with ``X-OverNet-*`` headers and
+  ``Server-Timing``
+- ``GET /v1/models``, ``GET /healthz`` (no token needed), ``GET /metrics``, the web
+  page at ``/`` (no token needed)
 
 Every refusal is JSON ``{"error": {"status", "kind", "message"}}`` (``limits.py``).
 """
@@ -23,16 +26,19 @@ from ray import serve
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from overnet.errors import OverNetError
 from overnet.serve.auth import OPEN_PATHS, authorized
-from overnet.serve.config import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS, ServiceConfig
+from overnet.serve.config import (
+    DEFAULT_APP_NAME,
+    DEFAULT_MAX_BATCH,
+    DEFAULT_MAX_WAIT_MS,
+    ServiceConfig,
+)
 from overnet.serve.limits import ServeError, body_too_large, check_length
-from overnet.serve.metrics import Registry
+from overnet.serve.metrics import PROMETHEUS_TEXT, Registry
 from overnet.serve.replica import Replica
 from overnet.serve.webpage import PATHS as PAGE_PATHS
 from overnet.serve.webpage import asset as page_asset
 
-APP_NAME = "overnet"
 #: seconds between a replica's metric reports
 FLUSH_S = 1.0
 ROUTES = {
@@ -42,7 +48,6 @@ ROUTES = {
     "/metrics": "GET",
     **dict.fromkeys(PAGE_PATHS, "GET"),  # the web page at / (webpage.py)
 }
-PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 log = logging.getLogger("ray.serve")
 
 
@@ -58,6 +63,14 @@ class MetricsStore:
         return self.registry.render(time.monotonic())
 
 
+def route_path(request: Request) -> str:
+    """The request's path below the application's route prefix ("/v1/upscale")."""
+    path, root = request.url.path, request.scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :] or "/"
+    return path
+
+
 @serve.deployment
 class UpscaleService:
     def __init__(self, config: ServiceConfig, metrics: Any) -> None:
@@ -66,22 +79,26 @@ class UpscaleService:
         self.metrics = metrics
         self.name = uuid.uuid4().hex[:12]
         self._reporter: asyncio.Task | None = None
-        self._run_batch.set_max_batch_size(config.max_batch)
+        # never more tiles per run than every graph takes (an engine's profile)
+        self._run_batch.set_max_batch_size(self.replica.max_batch)
         self._run_batch.set_batch_wait_timeout_s(config.max_wait_ms / 1e3)
 
     @serve.batch(max_batch_size=DEFAULT_MAX_BATCH, batch_wait_timeout_s=DEFAULT_MAX_WAIT_MS / 1e3)
-    async def _run_batch(self, tiles: list, owners: list) -> list:
-        return await self.replica.run_batch(tiles, owners)
+    async def _run_batch(self, tiles: list, owners: list, graphs: list) -> list:
+        return await self.replica.run_batch(tiles, owners, graphs)
 
     async def __call__(self, request: Request) -> Response:
         if self._reporter is None:
             self._reporter = asyncio.get_running_loop().create_task(self._report_forever())
-        path, started = request.url.path, time.perf_counter()
+        path, started = route_path(request), time.perf_counter()
         kind = None
         try:
             response = await self._route(request, path)
         except ServeError as exc:
             kind, response = exc.kind, error_response(exc)
+        except asyncio.CancelledError:  # the client went away: nobody reads an answer
+            self.replica.stats.request("/v1/upscale", 499, "cancelled", None)
+            raise
         except Exception as exc:  # a bug or a runtime failure: this request only
             log.exception("overnet serve: %s %s failed", request.method, path)
             kind = "internal"
@@ -95,7 +112,8 @@ class UpscaleService:
     async def _route(self, request: Request, path: str) -> Response:
         method = ROUTES.get(path)
         if method is None:
-            raise ServeError("not_found", f"no route {path}; routes: {', '.join(ROUTES)}")
+            routes = ", ".join(r for r in ROUTES if not r.startswith("/page/"))
+            raise ServeError("not_found", f"no route {path}; routes: {routes}")
         if request.method != method:
             raise ServeError("method_not_allowed", f"{path} takes {method}", {"Allow": method})
         if path not in OPEN_PATHS and not authorized(
@@ -109,12 +127,13 @@ class UpscaleService:
         if path == "/healthz":
             if not self.replica.ready:
                 raise ServeError("not_ready", "warming up", {"Retry-After": "1"})
-            return JSONResponse({"status": "ok", "model": self.config.model_name})
+            names = [m.name for m in self.replica.models.models]
+            return JSONResponse({"status": "ok", "model": names[0], "models": names})
         page = page_asset(path, request.url.path)
         if page is not None:
             return Response(page.body, page.status, page.headers, page.content_type)
         if path == "/v1/models":
-            return JSONResponse({"models": [self.replica.describe()]})
+            return JSONResponse(self.replica.describe())
         if path == "/metrics":
             await self._report()
             text = await self.metrics.render.remote()
@@ -126,15 +145,16 @@ class UpscaleService:
         self.replica.admit()
         try:
             body = await read_body(request, self.config)
-            encoded = await self.replica.upscale(body, request.query_params, self._run_batch)
-        finally:
-            self.replica.release(time.perf_counter() - started)
-        headers = self.replica.headers(encoded, time.perf_counter() - started)
+        except BaseException:
+            self.replica.release()
+            raise
+        route, encoded = await self.replica.upscale(body, request.query_params, self._run_batch)
+        headers = self.replica.headers(route, encoded, time.perf_counter() - started)
         return Response(encoded.data, media_type=encoded.content_type, headers=headers)
 
     async def _report(self) -> None:
         try:
-            await self.metrics.merge.remote(self.name, self.replica.stats.take())
+            await self.metrics.merge.remote(self.name, self.replica.take_stats())
         except Exception:  # metrics must never fail a request
             log.warning("overnet serve: could not report metrics", exc_info=True)
 
@@ -176,28 +196,34 @@ def build_app(config: ServiceConfig) -> Any:
 
 
 def run_service(config: ServiceConfig, host: str, port: int) -> str:
-    """Deploy on the connected Ray cluster (``ray.init`` first); returns the base URL once
-    every replica has warmed up."""
+    """Deploy the service as its own application (``config.name``) on the connected Ray
+    cluster (``ray.init`` first) and return its base URL once every replica has warmed
+    up. Starts Serve's proxy on ``host``:``port`` unless Serve already runs (the body
+    limit is in that proxy when Ray started with ``proxy_limits.proxy_environment``).
+    OverNetError when the name or the route is taken, when a
+    replica fails to start (its one-line reason), or when the replicas are not running
+    within ``config.start_timeout_s`` (naming the resource the cluster lacks)."""
+    from overnet.serve.deploy import check_free, deploy, start_proxy, wait_running
+
     app = build_app(config)
-    serve.start(http_options={"host": host, "port": port})
+    check_free(config)
+    start_proxy(host, port)
+    deploy(app, config)
     try:
-        serve.run(app, name=APP_NAME, route_prefix="/")
-    except RuntimeError as exc:  # a replica's constructor failed: say why, in one line
-        raise OverNetError(f"the replicas could not start: {_failure(exc)}") from exc
-    return f"http://{host}:{port}"
+        wait_running(config)
+    except BaseException:  # Ctrl-C, a failed or unplaceable replica: leave nothing behind
+        stop_service(config.name, wait=False)
+        raise
+    prefix = "" if config.route_prefix == "/" else config.route_prefix
+    return f"http://{host}:{port}{prefix}"
 
 
-def _failure(exc: Exception) -> str:
-    """The last line of the failed deployment's message (its constructor's exception)."""
-    status = serve.status().applications.get(APP_NAME)
-    messages = [d.message for d in status.deployments.values()] if status else []
-    lines = [ln.strip() for m in messages for ln in (m or "").splitlines() if ln.strip()]
-    return lines[-1] if lines else str(exc)
-
-
-def stop_service() -> None:
-    """Delete the application (each replica finishes its in-flight requests, up to
-    ``drain_s``), then stop Serve (controller and HTTP proxy)."""
-    if APP_NAME in serve.status().applications:
-        serve.delete(APP_NAME)
-    serve.shutdown()
+def stop_service(name: str = DEFAULT_APP_NAME, *, wait: bool = True) -> None:
+    """Delete this service's application only (each replica finishes its in-flight
+    requests, up to the drain timeout); other applications and Serve's proxy stay."""
+    try:
+        running = name in serve.status().applications
+    except Exception:  # no Serve instance (stopped already, or never started)
+        return
+    if running:
+        serve.delete(name, _blocking=wait)

@@ -9,9 +9,12 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
+import email.utils
 import io
 import json
 import os
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -86,14 +89,21 @@ class Client:
         timeout: float | None = None,
     ) -> Upscaled:
         """POST /v1/upscale: image bytes, a file path or a PIL image -> the upscaled file.
-        ``timeout`` is the server-side deadline (504 past it)."""
+        ``scale``: any above 1 up to the service's ``max_scale`` (default: its default
+        scale); ``timeout`` is the server-side deadline (504 past it)."""
         query = {"format": format, "quality": quality, "scale": scale, "timeout": timeout}
         wait = self.timeout if timeout is None else timeout + 30
         _, headers, data = self._request("POST", "/v1/upscale", _image_bytes(image), query, wait)
         return Upscaled(data, headers.get("content-type", ""), headers)
 
+    def info(self) -> dict[str, Any]:
+        """GET /v1/models: the models with the scales each covers, ``max_scale``,
+        ``default_scale``, tiling, batching and limits."""
+        return json.loads(self._request("GET", "/v1/models")[2])
+
     def models(self) -> list[dict[str, Any]]:
-        return json.loads(self._request("GET", "/v1/models")[2])["models"]
+        """The served models (``info()["models"]``)."""
+        return self.info()["models"]
 
     def health(self) -> dict[str, Any]:
         return json.loads(self._request("GET", "/healthz")[2])
@@ -114,8 +124,8 @@ class Client:
         request = urllib.request.Request(url, data=body, method=method)
         if body is not None:
             request.add_header("Content-Type", "application/octet-stream")
-        if self.token:
-            request.add_header("Authorization", f"Bearer {self.token}")
+        if self.token:  # never forwarded to where a redirect points
+            request.add_unredirected_header("Authorization", f"Bearer {self.token}")
         try:
             with urllib.request.urlopen(request, timeout=timeout or self.timeout) as response:
                 headers = {k.lower(): v for k, v in response.headers.items()}
@@ -131,8 +141,25 @@ def _service_error(exc: urllib.error.HTTPError) -> ServiceError:
         kind, message = error["kind"], error["message"]
     except (ValueError, KeyError, TypeError):  # not the service's JSON (a proxy's page)
         kind, message = "http", raw.decode("utf-8", "replace")[:500]
-    retry = exc.headers.get("Retry-After")
-    return ServiceError(exc.code, kind, message, float(retry) if retry else None)
+    return ServiceError(exc.code, kind, message, retry_after(exc.headers.get("Retry-After")))
+
+
+def retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delay-seconds or an HTTP-date
+    (RFC 9110); None when absent or unreadable."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # an HTTP-date is GMT
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    now = time.time() if now is None else now
+    return max(0.0, when.timestamp() - now)
 
 
 class AsyncClient:
@@ -145,6 +172,9 @@ class AsyncClient:
 
     async def upscale(self, image: Any, **options: Any) -> Upscaled:
         return await asyncio.to_thread(self.sync.upscale, image, **options)
+
+    async def info(self) -> dict[str, Any]:
+        return await asyncio.to_thread(self.sync.info)
 
     async def models(self) -> list[dict[str, Any]]:
         return await asyncio.to_thread(self.sync.models)

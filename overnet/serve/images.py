@@ -9,6 +9,8 @@ client can act on; anything unexpected is a 500 naming an internal error. No Ray
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +32,7 @@ from overnet.jobs.images import (
 )
 from overnet.runtime.upscaler import Upscaler
 from overnet.serve.config import Limits
-from overnet.serve.limits import Expired, ServeError, UpscaleParams
+from overnet.serve.limits import Cancelled, Expired, ServeError, UpscaleParams
 
 CONTENT_TYPES = {
     "png": "image/png",
@@ -55,13 +57,17 @@ class Encoded:
         return CONTENT_TYPES[self.fmt]
 
 
-#: step -> the refusal kind of an InputError met there
+#: step -> the refusal kind of an InputError met there (415 only for the media type:
+#: a body that is no image of an accepted format and mode)
 _KIND = {
     "plan the output": "bad_request",  # output too large for its format, tile plan
-    "read the input": "unsupported_media",  # undecodable, unsupported mode
-    "upscale": "unsupported_media",  # a mode the network cannot take
+    "read the input": "unsupported_media",  # undecodable, unsupported format or mode
+    "upscale": "unsupported_media",  # a mode the network cannot take (CMYK...); what
+    # the model itself refuses (an engine's profile) is a 422 from the replica's run
     "write the output": "bad_request",  # a format that cannot hold the result
 }
+#: seconds between checks for cancellation while a request waits for memory
+_POLL_S = 0.1
 
 
 def _refusal(step: Step, exc: Exception) -> ServeError:
@@ -97,10 +103,14 @@ def process(
     run: RunTiles,
     budget: MemoryBudget | None = None,
     wait_s: float = 0.0,
+    cancelled: threading.Event | None = None,
+    prepaid: int = 0,
 ) -> Encoded:
     """Body -> upscaled image file bytes; every refusal is a ServeError. ``budget``:
-    the replica's memory, taken for the request's estimate; a request waits up to
-    ``wait_s`` for requests in flight to give it back (503 after that)."""
+    the replica's memory, taken for the request's estimate (``prepaid`` bytes of it, the
+    body, already held by the caller); a request waits up to ``wait_s`` for requests in
+    flight to give it back (503 after that). ``cancelled``: set when the request is
+    given up; the wait and ``run`` (at each tile group) stop with Cancelled."""
     options = ImageOptions(params.fmt, params.quality, limits.max_pixels)
     step = Step("the image")
     step("read the input")
@@ -112,15 +122,16 @@ def process(
         planned = plan_header(header, body, upscaler, options, name="the image")
         if budget is not None:
             check_fits_budget(planned, upscaler, budget)
-            if not budget.take(planned.estimate, timeout=wait_s):
+            rest = max(0, planned.estimate - prepaid)
+            if not _wait_for_memory(budget, rest, wait_s, cancelled):
                 raise ServeError(
-                    "queue_full",
+                    "busy",
                     f"this replica's memory ({budget.total / 1e6:.0f} MB) stayed taken by "
                     f"requests in flight for {wait_s:g} s; this image needs "
                     f"{planned.estimate / 1e6:.0f} MB; retry shortly",
                     {"Retry-After": "1"},
                 )
-            held = planned.estimate
+            held = rest
         step("read the input")
         image: Any = decode_image(body, planned, options)
         step("plan the output")
@@ -130,7 +141,7 @@ def process(
         del image
         step("write the output")
         data = encode_output(output, planned, options)
-    except Expired:  # the replica's deadline: it answers 504
+    except (Expired, Cancelled):  # the replica answers 504, or nobody is waiting
         raise
     except Exception as exc:
         raise _refusal(step, exc) from None
@@ -138,3 +149,21 @@ def process(
         if budget is not None and held:
             budget.give_back(held)
     return Encoded(data, planned.fmt, planned.out_width, planned.out_height, planned.tiles)
+
+
+def _wait_for_memory(
+    budget: MemoryBudget, need: int, wait_s: float, cancelled: threading.Event | None
+) -> bool:
+    """Take ``need`` bytes of ``budget`` within ``wait_s`` seconds; Cancelled when the
+    request is given up meanwhile."""
+    if need == 0:
+        return True
+    deadline = time.monotonic() + wait_s
+    while True:
+        if cancelled is not None and cancelled.is_set():
+            raise Cancelled
+        left = deadline - time.monotonic()
+        if budget.take(need, timeout=max(0.0, min(_POLL_S, left))):
+            return True
+        if left <= 0 or budget.closed:
+            return False

@@ -24,13 +24,15 @@ STATUS = {
     "body_too_large": 413,
     "too_many_pixels": 413,
     "unsupported_media": 415,
+    "unprocessable": 422,
     "internal": 500,
     "queue_full": 503,
+    "busy": 503,
     "not_ready": 503,
     "timeout": 504,
 }
 #: query parameters of POST /v1/upscale
-PARAMETERS = ("scale", "format", "quality", "timeout")
+PARAMETERS = ("scale", "model", "format", "quality", "timeout")
 
 
 class ServeError(OverNetError):
@@ -51,11 +53,18 @@ class Expired(Exception):
     """The request's deadline passed while its tiles were waiting or running (504)."""
 
 
+class Cancelled(Exception):
+    """The request was given up (its client went away, or the replica is stopping): its
+    thread stops at its next tile group."""
+
+
 @dataclass(frozen=True)
 class UpscaleParams:
     fmt: str | None  # None: the input's format (PNG when it cannot be written)
     quality: int
     timeout_s: float
+    scale: float | None = None  # None: the service's default scale
+    model: str | None = None  # None: the model that covers the scale
 
 
 def _default_quality() -> int:
@@ -64,8 +73,9 @@ def _default_quality() -> int:
     return inspect.signature(save_image).parameters["quality"].default
 
 
-def parse_params(query: Mapping[str, str], scale: float, limits: Limits) -> UpscaleParams:
-    """``scale`` (must be the served one), ``format``, ``quality``, ``timeout`` -> 400s."""
+def parse_params(query: Mapping[str, str], limits: Limits) -> UpscaleParams:
+    """``scale``, ``model``, ``format``, ``quality``, ``timeout`` -> 400s (whether a
+    model serves the scale is the replica's to say)."""
     from overnet.imaging.files import OUTPUT_FORMATS
 
     unknown = sorted(set(query) - set(PARAMETERS))
@@ -74,14 +84,7 @@ def parse_params(query: Mapping[str, str], scale: float, limits: Limits) -> Upsc
             "bad_request",
             f"unknown query parameter(s) {', '.join(unknown)}; expected {', '.join(PARAMETERS)}",
         )
-    if "scale" in query:
-        asked = _number(query, "scale", float)
-        if asked != scale:
-            raise ServeError(
-                "bad_request",
-                f"this service upscales x{scale:g}, got scale={query['scale']}; run one "
-                "`overnet serve` per scale",
-            )
+    scale = _number(query, "scale", float) if "scale" in query else None
     fmt = query.get("format")
     if fmt is not None and fmt not in OUTPUT_FORMATS:
         raise ServeError(
@@ -97,7 +100,7 @@ def parse_params(query: Mapping[str, str], scale: float, limits: Limits) -> Upsc
             f"timeout must be > 0 and at most the server's {limits.timeout_s:g} s, got "
             f"{query['timeout']}",
         )
-    return UpscaleParams(fmt, quality, timeout)
+    return UpscaleParams(fmt, quality, timeout, scale, query.get("model"))
 
 
 def _number(query: Mapping[str, str], name: str, kind: type) -> Any:

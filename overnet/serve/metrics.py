@@ -1,16 +1,21 @@
-"""Service metrics in the Prometheus text format (pure Python: no Ray, no client library).
+"""Service metrics, summed over replicas, in the Prometheus text format
+(``prometheus_client`` renders them; no Ray here).
 
 Each replica counts into a ``Stats`` and hands its deltas (``Stats.take``) to one
 ``Registry`` (a small Ray Serve deployment), which sums them over replicas and renders
-``GET /metrics``. Names start with ``overnet_serve_``:
+``GET /metrics`` through a ``prometheus_client`` collector. Names start with
+``overnet_serve_``:
 
 - ``requests_total{path, status}``: answered requests
 - ``errors_total{kind}``: refusals and failures by kind (``limits.STATUS``)
 - ``request_seconds``: latency histogram of ``POST /v1/upscale``, server side
 - ``batch_tiles``: tiles per inference run (batch fill), histogram
 - ``batch_requests``: distinct requests whose tiles shared one run, histogram
+- ``tiles_total``: tiles handed to the batcher; ``cancelled_total``: requests whose
+  client went away before the answer
 - ``queue_tiles``: tiles handed to the batcher and not back yet (waiting or running),
-  ``in_flight``: upscale requests being served (gauges, summed over replicas),
+  ``in_flight``: upscale requests whose work has not ended, ``memory_bytes``: the
+  replicas' memory budgets held by them (gauges, summed over replicas),
   ``replicas``: replicas that reported lately
 """
 
@@ -18,18 +23,38 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
 PREFIX = "overnet_serve_"
+#: the text format prometheus_client's generate_latest writes
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 #: a replica silent for longer is left out of the gauges (stopped or scaled down)
 STALE_S = 30.0
+#: gauges a replica reports: name -> help text
+GAUGES = {
+    "queue_tiles": "Tiles handed to the batcher and not back yet.",
+    "in_flight": "Upscale requests whose work has not ended.",
+    "memory_bytes": "Bytes of the replicas' memory budgets held by requests.",
+}
 
 
 @dataclass
 class Histogram:
+    """Bucket counts that add up over replicas (prometheus_client's own histograms
+    only observe; their sums over processes need this)."""
+
     buckets: tuple[float, ...]
     counts: list[int] = field(default_factory=list)  # per bucket, plus +Inf last
     total: float = 0.0
@@ -52,19 +77,19 @@ class Histogram:
     def state(self) -> dict[str, Any]:
         return {"counts": list(self.counts), "total": self.total, "count": self.count}
 
-    def lines(self, name: str, help_text: str) -> list[str]:
-        out = [f"# HELP {name} {help_text}", f"# TYPE {name} histogram"]
-        running = 0
-        for bound, n in zip((*self.buckets, "+Inf"), self.counts, strict=True):
+    def family(self, name: str, help_text: str) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(name, help_text)
+        running, buckets = 0, []
+        for bound, n in zip((*self.buckets, float("inf")), self.counts, strict=True):
             running += n
-            out.append(f'{name}_bucket{{le="{_number(bound)}"}} {running}')
-        out += [f"{name}_sum {_number(self.total)}", f"{name}_count {self.count}"]
-        return out
+            buckets.append((_bound(bound), running))
+        family.add_metric([], buckets, self.total)
+        return family
 
 
-def _number(value: float | str) -> str:
-    if isinstance(value, str):
-        return value
+def _bound(value: float) -> str:
+    if value == float("inf"):
+        return "+Inf"
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
@@ -74,6 +99,7 @@ class Stats:
     def __init__(self) -> None:
         self.queue_tiles = 0
         self.in_flight = 0
+        self.memory_bytes = 0
         self._reset()
 
     def _reset(self) -> None:
@@ -82,6 +108,8 @@ class Stats:
         self.latency = Histogram(LATENCY_BUCKETS)
         self.batch_tiles = Histogram(BATCH_BUCKETS)
         self.batch_requests = Histogram(BATCH_BUCKETS)
+        self.tiles = 0
+        self.cancelled = 0
 
     def request(self, path: str, status: int, kind: str | None, seconds: float | None) -> None:
         self.requests[(path, status)] += 1
@@ -102,8 +130,9 @@ class Stats:
             "latency": self.latency.state(),
             "batch_tiles": self.batch_tiles.state(),
             "batch_requests": self.batch_requests.state(),
-            "queue_tiles": self.queue_tiles,
-            "in_flight": self.in_flight,
+            "tiles": self.tiles,
+            "cancelled": self.cancelled,
+            **{name: getattr(self, name) for name in GAUGES},
         }
         self._reset()
         return state
@@ -114,7 +143,10 @@ class Registry:
 
     def __init__(self) -> None:
         self.stats = Stats()
-        self.gauges: dict[str, tuple[float, int, int]] = {}  # replica -> (time, queue, flight)
+        self.gauges: dict[str, tuple[float, dict[str, float]]] = {}  # replica -> (time, values)
+        self._now = 0.0
+        self._registry = CollectorRegistry(auto_describe=False)
+        self._registry.register(self)  # type: ignore[arg-type]  # a custom collector
 
     def merge(self, replica: str, state: dict[str, Any], now: float) -> None:
         for path, status, n in state["requests"]:
@@ -122,43 +154,44 @@ class Registry:
         self.stats.errors.update(state["errors"])
         for name in ("latency", "batch_tiles", "batch_requests"):
             getattr(self.stats, name).add(state[name])
-        self.gauges[replica] = (now, state["queue_tiles"], state["in_flight"])
+        self.stats.tiles += state.get("tiles", 0)
+        self.stats.cancelled += state.get("cancelled", 0)
+        self.gauges[replica] = (now, {name: state.get(name, 0) for name in GAUGES})
 
     def render(self, now: float) -> str:
-        live = [g for g in self.gauges.values() if now - g[0] <= STALE_S]
+        self._now = now
+        return generate_latest(self._registry).decode("utf-8")
+
+    def collect(self) -> Iterator[Metric]:
+        """prometheus_client's collector protocol: the families as of ``render``."""
         s = self.stats
-        lines = [
-            f"# HELP {PREFIX}requests_total Requests answered, by path and status.",
-            f"# TYPE {PREFIX}requests_total counter",
-        ]
-        lines += [
-            f'{PREFIX}requests_total{{path="{p}",status="{code}"}} {n}'
-            for (p, code), n in sorted(s.requests.items())
-        ]
-        lines += [
-            f"# HELP {PREFIX}errors_total Refused or failed requests, by kind.",
-            f"# TYPE {PREFIX}errors_total counter",
-        ]
-        lines += [f'{PREFIX}errors_total{{kind="{k}"}} {n}' for k, n in sorted(s.errors.items())]
-        lines += s.latency.lines(
-            f"{PREFIX}request_seconds", "Server-side latency of POST /v1/upscale."
+        requests = CounterMetricFamily(
+            f"{PREFIX}requests", "Requests answered, by path and status.", labels=["path", "status"]
         )
-        lines += s.batch_tiles.lines(f"{PREFIX}batch_tiles", "Tiles per inference run.")
-        lines += s.batch_requests.lines(
+        for (path, code), n in sorted(s.requests.items()):
+            requests.add_metric([path, str(code)], n)
+        yield requests
+        errors = CounterMetricFamily(
+            f"{PREFIX}errors", "Refused or failed requests, by kind.", labels=["kind"]
+        )
+        for kind, n in sorted(s.errors.items()):
+            errors.add_metric([kind], n)
+        yield errors
+        yield CounterMetricFamily(f"{PREFIX}tiles", "Tiles handed to the batcher.", s.tiles)
+        yield CounterMetricFamily(
+            f"{PREFIX}cancelled", "Requests whose client went away first.", s.cancelled
+        )
+        yield s.latency.family(f"{PREFIX}request_seconds", "Server-side latency of upscales.")
+        yield s.batch_tiles.family(f"{PREFIX}batch_tiles", "Tiles per inference run.")
+        yield s.batch_requests.family(
             f"{PREFIX}batch_requests", "Distinct requests whose tiles shared an inference run."
         )
-        for name, index, text in (
-            ("queue_tiles", 1, "Tiles handed to the batcher and not back yet."),
-            ("in_flight", 2, "Upscale requests being served."),
-        ):
-            lines += [f"# HELP {PREFIX}{name} {text}", f"# TYPE {PREFIX}{name} gauge"]
-            lines.append(f"{PREFIX}{name} {sum(g[index] for g in live)}")
-        lines += [
-            f"# HELP {PREFIX}replicas Replicas that reported in the last {STALE_S:g} s.",
-            f"# TYPE {PREFIX}replicas gauge",
-            f"{PREFIX}replicas {len(live)}",
-        ]
-        return "\n".join(lines) + "\n"
+        live = [values for when, values in self.gauges.values() if self._now - when <= STALE_S]
+        for name, text in GAUGES.items():
+            yield GaugeMetricFamily(f"{PREFIX}{name}", text, sum(v[name] for v in live))
+        yield GaugeMetricFamily(
+            f"{PREFIX}replicas", f"Replicas that reported in the last {STALE_S:g} s.", len(live)
+        )
 
 
 def parse(text: str) -> dict[str, float]:

@@ -42,6 +42,18 @@ def test_a_missing_model_is_refused(tmp_path):
     assert result.exit_code == 2 and "model not found" in result.output
 
 
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_an_empty_token_is_refused_before_ray_starts(tmp_path, monkeypatch, how):
+    """A secret template left unfilled must not open the service (fail closed)."""
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"")
+    monkeypatch.setenv("OVERNET_SERVE_TOKEN", "" if how == "environment" else "unused")
+    extra = ["--token", " "] if how == "option" else []
+    result = CliRunner().invoke(main, ["serve", str(model), *extra])
+    assert result.exit_code == 2 and "the token is empty" in result.output, result.output
+    assert "ray" not in sys.modules or not __import__("ray").is_initialized()
+
+
 def test_help_defaults_come_from_the_library():
     from overnet.serve.config import DEFAULT_HOST, DEFAULT_MAX_BATCH, DEFAULT_PORT, Limits
 
@@ -49,8 +61,8 @@ def test_help_defaults_come_from_the_library():
     text = " ".join(result.output.split())
     assert f"[default: {DEFAULT_HOST}]" in text and f"[default: {DEFAULT_PORT};" in text
     assert f"[default: {DEFAULT_MAX_BATCH};" in text and "[default: 50MB]" in text
-    assert f"[default: {Limits().max_queue};" in text
-    assert "env var: OVERNET_SERVE_TOKEN" in text
+    assert f"[default: {Limits().max_queue};" in text and "[default: overnet]" in text
+    assert "env var: OVERNET_SERVE_TOKEN" in text and "MODEL..." in text
 
 
 def _wait_ready(url: str, process: subprocess.Popen, seconds: float) -> None:
@@ -85,7 +97,7 @@ def test_overnet_serve_end_to_end(x2_onnx, tmp_path):
     try:
         _wait_ready(url, process, 150)
         client = Client(url, token="cli-token", timeout=60)
-        assert client.models()[0]["name"] == "tiny"
+        assert client.models()[0]["name"] == "x2"
         result = client.upscale(encoded(noise(48, 40)))
         assert result.image().size == (96, 80)
         process.send_signal(signal.SIGTERM)
@@ -95,8 +107,42 @@ def test_overnet_serve_end_to_end(x2_onnx, tmp_path):
             process.kill()
             process.communicate()
     assert process.returncode == 0, output[-3000:]
-    assert f"serving tiny at {url} with 1 replica(s)" in output
+    assert f"serving x2 as tiny at {url} with 1 replica(s)" in output
     assert "stopping: draining in-flight requests" in output
+
+
+def test_sigterm_stops_a_service_whose_replicas_cannot_be_placed(x2_onnx):
+    """Waiting for a GPU the node lacks: SIGTERM still stops the command at once (exit
+    130), and it leaves no Ray behind."""
+    pytest.importorskip("ray.serve")
+    command = [
+        sys.executable, "-m", "overnet.cli", "serve", str(x2_onnx), "--num-gpus", "1",
+        "--port", str(free_port()), "--start-timeout", "300",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        lines = []
+        while time.monotonic() < deadline:  # until Serve runs and waits for the replica
+            line = process.stdout.readline()
+            lines.append(line)
+            if "Started Serve" in line or not line:
+                break
+        assert any("Started Serve" in ln for ln in lines), "".join(lines)[-3000:]
+        time.sleep(3)
+        signalled = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=90)
+        stopped = time.monotonic() - signalled
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+    assert process.returncode == 130, "".join(lines) + output[-3000:]
+    assert "interrupted while starting" in output and stopped < 60
 
 
 def test_a_model_the_replicas_cannot_load_is_one_error_line(tmp_path):

@@ -1,6 +1,8 @@
-"""A real Ray Serve app on a local Ray (2 CPUs) over real HTTP: outputs equal the
-Upscaler's with the same tiling, concurrent requests of different sizes share batches,
-the bearer token is enforced, metrics count what happened."""
+"""A real Ray Serve app on a local Ray (2 CPUs) over real HTTP, serving the x2 and x3
+checkpoints together: any scale per request goes to the model that covers it and the
+answer is `overnet upscale --scale S`'s output byte for byte, concurrent requests of
+different sizes and scales share batches, the bearer token is enforced, metrics count
+what happened, bad uploads are refused alone."""
 
 from __future__ import annotations
 
@@ -10,19 +12,23 @@ import time
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from PIL import Image
 
-from overnet.imaging.png16 import encode_png16, read_png16
 from overnet.serve import AsyncClient, Client, ServiceConfig, ServiceError
 from overnet.serve.auth import token_digest
 from overnet.serve.metrics import parse
 from tests.serve.conftest import encoded, free_port, noise
 
 pytest.importorskip("ray.serve")
-TILE, OVERLAP, TOKEN = 32, 8, "serve-test-token"
-#: sizes (width x height) of the concurrent requests: all at least a tile on both sides,
-#: so every tile is 32x32 and tiles of different requests can share a run
-SIZES = [(96, 64), (64, 96), (80, 72), (72, 80), (96, 96), (64, 64)]
+TOKEN = "serve-test-token"
+#: the command's own tile plan at this budget: the larger images below run in tiles
+MAX_MEMORY = "300MB"
+#: (scale, width, height) of the concurrent requests: both models, integer and
+#: fractional scales, whole and tiled images
+#: the models' names: their file names
+X2, X3 = "OverNet_x2", "OverNet_x3"
+REQUESTS = [(1.3, 90, 70), (2.0, 64, 48), (2.5, 80, 60), (3.0, 72, 56), (1.7, 260, 200)]
 
 
 @pytest.fixture(scope="module")
@@ -37,109 +43,127 @@ def backend():
 
 
 @pytest.fixture(scope="module")
-def service(ray_instance, x2_onnx, backend):
-    from overnet.serve.app import run_service
+def service(ray_instance, x2_weights, x3_weights, backend):
+    from overnet.serve.app import run_service, stop_service
 
     config = ServiceConfig(
-        model=str(x2_onnx), backend=backend, threads=2, tile=TILE, overlap=OVERLAP,
-        max_batch=16, max_wait_ms=150, token_sha256=token_digest(TOKEN),
+        models=(str(x2_weights), str(x3_weights)), backend=backend, precision="fp32", threads=1,
+        max_memory=MAX_MEMORY, max_batch=16, max_wait_ms=150, token_sha256=token_digest(TOKEN),
+        name="overnet-test",
     )  # fmt: skip
-    return run_service(config, "127.0.0.1", free_port())
-
-
-@pytest.fixture(scope="module")
-def direct(x2_onnx, backend):
-    """The same model, backend and tiling in this process: what the service must equal."""
-    from overnet.runtime import Upscaler, open_session
-
-    with open_session(x2_onnx, backend, threads=2) as session:
-        yield Upscaler(session, tile=TILE, overlap=OVERLAP)
+    url = run_service(config, "127.0.0.1", free_port())
+    yield url
+    stop_service(config.name)
 
 
 @pytest.fixture(scope="module")
 def client(service):
-    return Client(service, token=TOKEN, timeout=60)
+    return Client(service, token=TOKEN, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def command_outputs(tmp_path_factory, x2_weights, x3_weights, backend):
+    """`overnet upscale --scale S` on each request's image, with the service's options:
+    (scale, width, height) -> the output file's bytes."""
+    from overnet.cli import main
+
+    folder = tmp_path_factory.mktemp("cmd")
+    outputs = {}
+    for i, (scale, width, height) in enumerate(REQUESTS):
+        source = folder / f"in{i}.png"
+        noise(width, height, seed=i).save(source)
+        weights = x2_weights if scale <= 2 else x3_weights
+        out = folder / f"out{i}"
+        args = [
+            "upscale", str(source), "-o", str(out), "--weights", str(weights), "--scale",
+            str(scale), "--backend", backend, "--precision", "fp32", "--threads", "1",
+            "--max-memory", MAX_MEMORY,
+        ]  # fmt: skip
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        (made,) = out.iterdir()
+        outputs[(scale, width, height)] = (source.read_bytes(), made.read_bytes())
+    return outputs
 
 
 def test_health_and_models(service, client, backend):
-    assert Client(service).health() == {"status": "ok", "model": "x2"}  # no token needed
-    (model,) = client.models()
-    assert (model["name"], model["backend"], model["scale"]) == ("x2", backend, 2.0)
-    assert (model["tile"], model["overlap"], model["max_batch"]) == (TILE, OVERLAP, 16)
+    health = Client(service).health()  # no token needed
+    assert health["status"] == "ok" and health["models"] == [X2, X3]
+    info = client.info()
+    assert info["max_scale"] == 4.0 and info["default_scale"] == 2.0
+    x2, x3 = info["models"]
+    assert (x2["name"], x2["scale"], x2["upscale"], x2["backend"]) == (X2, 2.0, 3, backend)
+    assert (x2["scale_min"], x2["scale_max"], x2["any_scale"]) == (1.0, 2.0, True)
+    assert (x3["name"], x3["scale_min"], x3["scale_max"]) == (X3, 2.0, 4.0)
+    assert client.models() == info["models"]
 
 
-@pytest.mark.parametrize(
-    ("mode", "size"), [("RGB", (96, 64)), ("RGBA", (64, 96)), ("L", (40, 30)), ("LA", (50, 33))]
-)
-def test_outputs_equal_the_upscaler(client, direct, mode, size):
-    image = noise(*size, mode, seed=sum(size))
-    result = client.upscale(encoded(image))
-    assert result.content_type == "image/png"
-    served = Image.open(io.BytesIO(result.data))
-    expected = direct.upscale(image)
-    assert served.mode == expected.mode == mode
-    assert np.array_equal(np.asarray(served), np.asarray(expected))
-    tiles = len(direct.plan(size[1], size[0]).tiles)
-    assert result.headers["x-overnet-tiles"] == str(tiles) and tiles > 1
-    assert result.headers["x-overnet-model"] == "x2"
-    assert result.headers["x-overnet-precision"] == "fp32" and result.seconds > 0
-    assert result.headers["server-timing"].startswith("upscale;dur=")
-
-
-def test_16_bit_png_and_jpeg_equal_the_upscaler(client, direct, tmp_path):
-    from overnet.imaging.files import save_image
-
-    pixels = (np.random.default_rng(7).random((40, 48, 3)) * 65535).astype(np.uint16)
-    (tmp_path / "o.png").write_bytes(client.upscale(encode_png16(pixels)).data)
-    served, _ = read_png16(tmp_path / "o.png")
-    assert served.dtype == np.uint16 and np.array_equal(served, direct.upscale(pixels))
-    image = noise(64, 48, seed=8)
-    result = client.upscale(encoded(image), format="jpg", quality=85)
-    save_image(direct.upscale(image), tmp_path / "d.jpg", "jpg", 85)
-    assert result.content_type == "image/jpeg"
-    assert result.data == (tmp_path / "d.jpg").read_bytes()
-
-
-def _metric(client: Client, name: str) -> float:
-    return parse(client.metrics()).get(name, 0.0)
-
-
-def test_concurrent_requests_of_different_sizes_share_batches(client, direct):
-    images = [noise(w, h, seed=i) for i, (w, h) in enumerate(SIZES)]
-    before = parse(client.metrics())
+def test_mixed_scales_and_sizes_at_once_equal_the_command(client, command_outputs):
+    """Concurrent requests at 1.3, 1.7, 2, 2.5 and 3 over two models, whole and tiled:
+    each answer is `overnet upscale --scale S`'s file, byte for byte."""
+    items = list(command_outputs.items())
 
     async def send_all():
-        asynchronous = AsyncClient(client.url, token=TOKEN, timeout=60)
-        return await asyncio.gather(*(asynchronous.upscale(encoded(im)) for im in images))
+        asynchronous = AsyncClient(client.url, token=TOKEN, timeout=120)
+        return await asyncio.gather(
+            *(asynchronous.upscale(source, scale=scale) for (scale, _, _), (source, _) in items)
+        )
 
     results = asyncio.run(send_all())
-    for image, result in zip(images, results, strict=True):
-        served = np.asarray(Image.open(io.BytesIO(result.data)))
-        assert np.array_equal(served, np.asarray(direct.upscale(image)))
-    tiles = sum(len(direct.plan(h, w).tiles) for w, h in SIZES)
+    for ((scale, width, height), (_, expected)), result in zip(items, results, strict=True):
+        assert result.headers["x-overnet-model"] == (X2 if scale <= 2 else X3)
+        assert result.headers["x-overnet-scale"] == f"{scale:g}"
+        assert result.data == expected, (scale, width, height)
+    tiled = [r for r in results if int(r.headers["x-overnet-tiles"]) > 1]
+    assert tiled  # the large image ran in tiles, as the command cut it
+
+
+def test_a_scale_no_model_serves_is_400(client):
+    for scale, message in (("4.5", "at most 4"), ("1", "above 1"), ("0.5", "above 1")):
+        with pytest.raises(ServiceError) as caught:
+            client.upscale(encoded(noise(20, 16)), scale=float(scale))
+        assert caught.value.status == 400 and message in caught.value.message
+    with pytest.raises(ServiceError) as caught:
+        client._request("POST", "/v1/upscale", encoded(noise(20, 16)), {"model": "x9"})
+    assert (
+        caught.value.status == 400 and f"no model 'x9'; served: {X2}, {X3}" in caught.value.message
+    )
+
+
+def test_tiles_of_requests_at_different_scales_share_runs(client):
+    """1.3 and 1.7 run on the x2 model's features graph: their tiles share batches."""
+    before = parse(client.metrics())
+
+    async def send_pairs():
+        asynchronous = AsyncClient(client.url, token=TOKEN, timeout=120)
+        jobs = [
+            asynchronous.upscale(encoded(noise(40, 32, seed=s)), scale=scale)
+            for s, scale in enumerate((1.3, 1.7, 1.5, 1.9))
+        ]
+        return await asyncio.gather(*jobs)
+
+    results = asyncio.run(send_pairs())
+    assert {r.headers["x-overnet-model"] for r in results} == {X2}
     deadline = time.monotonic() + 20  # replicas report every second
-    while time.monotonic() < deadline:
+    while True:
         after = parse(client.metrics())
+        runs = after["overnet_serve_batch_tiles_count"] - before["overnet_serve_batch_tiles_count"]
+        single = after['overnet_serve_batch_requests_bucket{le="1"}'] - before.get(
+            'overnet_serve_batch_requests_bucket{le="1"}', 0
+        )
         if (
-            after["overnet_serve_batch_tiles_sum"] - before.get("overnet_serve_batch_tiles_sum", 0)
-            >= tiles
+            runs >= 1
+            and after["overnet_serve_tiles_total"] - before["overnet_serve_tiles_total"] >= 4
         ):
             break
+        assert time.monotonic() < deadline, after
         time.sleep(0.5)
-    runs = after["overnet_serve_batch_tiles_count"] - before.get(
-        "overnet_serve_batch_tiles_count", 0
-    )
-    assert runs < tiles  # batch fill > 1: fewer runs than tiles
-    shared = (
-        after["overnet_serve_batch_requests_count"]
-        - after['overnet_serve_batch_requests_bucket{le="1"}']
-    )
-    assert shared >= 1  # at least one run held tiles of several requests
+    assert runs - single >= 1  # a run held tiles of requests at different scales
 
 
 def test_the_token_is_enforced(service, client):
-    for token in (None, "wrong-token", TOKEN + "x"):
-        stranger = Client(service, token=token or "")
+    for token in ("", "wrong-token", TOKEN + "x"):
+        stranger = Client(service, token=token)
         with pytest.raises(ServiceError) as caught:
             stranger.upscale(encoded(noise(40, 30)))
         assert (caught.value.status, caught.value.kind) == (401, "unauthorized")
@@ -147,7 +171,7 @@ def test_the_token_is_enforced(service, client):
             stranger.metrics()
     assert client.upscale(encoded(noise(40, 30))).content_type == "image/png"
     deadline = time.monotonic() + 10
-    while _metric(client, 'overnet_serve_errors_total{kind="unauthorized"}') < 6:
+    while parse(client.metrics()).get('overnet_serve_errors_total{kind="unauthorized"}', 0) < 6:
         assert time.monotonic() < deadline, client.metrics()
         time.sleep(0.5)
     text = client.metrics()
@@ -170,4 +194,6 @@ def test_bad_uploads_are_refused_alone_and_the_service_keeps_answering(client, t
             client.upscale(body)
         assert 400 <= caught.value.status < 500, (name, caught.value)
         assert "\n" not in caught.value.message and "/tmp" not in caught.value.message
-    assert client.upscale(encoded(noise(40, 30))).content_type == "image/png"
+    result = client.upscale(encoded(noise(40, 30)))
+    assert Image.open(io.BytesIO(result.data)).size == (80, 60)
+    assert np.asarray(Image.open(io.BytesIO(result.data))).std() > 0

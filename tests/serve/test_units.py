@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 
 import numpy as np
 import pytest
@@ -70,18 +71,34 @@ def test_upscale_with_keeps_16_bit_arrays_and_the_upscaler_unchanged(session, up
     assert upscaler.session is session
 
 
-def test_run_grouped_runs_each_shape_once_in_order():
+def test_run_grouped_runs_each_graph_and_shape_once_in_order():
     calls = []
 
-    def run(batch):
-        calls.append(batch.shape)
-        return batch * 2
+    def run(graph, batch):
+        calls.append((graph, batch.shape))
+        return batch * (2 if graph == "a" else 3)
 
     tiles = [np.full((3, 4, 4), i, np.float32) for i in range(3)]
     tiles.insert(1, np.ones((3, 2, 4), np.float32))
-    out = run_grouped(run, tiles)
-    assert sorted(calls) == [(1, 3, 2, 4), (3, 3, 4, 4)]
+    out = run_grouped(run, tiles, ["a", "a", "a", "a"])
+    assert sorted(calls) == [("a", (1, 3, 2, 4)), ("a", (3, 3, 4, 4))]
     assert [float(o.flat[0]) for o in out] == [0.0, 2.0, 2.0, 4.0]
+    calls.clear()
+    out = run_grouped(run, tiles, ["a", "b", "b", "a"])  # same shape, other graph: apart
+    assert sorted(calls) == [("a", (2, 3, 4, 4)), ("b", (1, 3, 2, 4)), ("b", (1, 3, 4, 4))]
+    assert [float(o.flat[0]) for o in out] == [0.0, 3.0, 3.0, 4.0]
+
+
+def test_run_grouped_never_exceeds_a_graphs_maximum_batch():
+    sizes = []
+
+    def run(graph, batch):
+        sizes.append((graph, len(batch)))
+        return batch
+
+    tiles = [np.zeros((3, 4, 4), np.float32)] * 7
+    run_grouped(run, tiles, ["e"] * 4 + ["o"] * 3, {"e": 1, "o": None}.get)
+    assert sorted(sizes) == [("e", 1)] * 4 + [("o", 3)]
 
 
 # -- bytes in, bytes out ------------------------------------------------------------------
@@ -145,8 +162,8 @@ def test_refusals_before_inference(upscaler, body, params, limits, kind):
     ("query", "message"),
     [
         ({"size": "2"}, "unknown query parameter(s) size"),
-        ({"scale": "3"}, "this service upscales x2"),
         ({"scale": "two"}, "scale must be a number"),
+        ({"scale": "inf"}, "scale must be finite"),
         ({"format": "gif"}, "format must be one of png, jpg, webp, tiff"),
         ({"quality": "0"}, "quality must be in 1..100"),
         ({"quality": "9.5"}, "quality must be an integer"),
@@ -156,14 +173,14 @@ def test_refusals_before_inference(upscaler, body, params, limits, kind):
 )
 def test_bad_parameters_are_400(query, message):
     with pytest.raises(ServeError) as caught:
-        parse_params(query, 2.0, Limits())
+        parse_params(query, Limits())
     assert caught.value.status == 400 and message in caught.value.message
 
 
 def test_good_parameters():
-    params = parse_params({"scale": "2", "format": "jpg", "quality": "80"}, 2.0, Limits())
-    assert params == UpscaleParams("jpg", 80, 120.0)
-    assert parse_params({"timeout": "0.5"}, 2.0, Limits()).timeout_s == 0.5
+    params = parse_params({"scale": "2.5", "format": "jpg", "quality": "80"}, Limits())
+    assert params == UpscaleParams("jpg", 80, 120.0, 2.5)
+    assert parse_params({"timeout": "0.5", "model": "x3"}, Limits()).model == "x3"
 
 
 def test_content_length_is_checked_before_the_body():
@@ -215,19 +232,34 @@ def test_metrics_sum_over_replicas_and_render_prometheus_text():
         ({"max_batch": 0}, "--max-batch"),
         ({"tile": 0}, "--tile must be >= 1"),
         ({"limits": Limits(max_queue=0)}, "at least 1 request"),
+        ({"token_sha256": token_digest("")}, "the token is empty"),
+        ({"name": "a b"}, "--name must be"),
+        ({"route_prefix": "x2/"}, "--route-prefix must start with '/'"),
+        ({"models": ("a/x2.onnx", "b/x2.pth")}, "the same name: x2, x2"),
     ],
 )
 def test_config_checks(changes, message):
     from overnet.errors import InputError
 
     with pytest.raises(InputError, match=message.replace("(", r"\(")):
-        ServiceConfig(model="m.onnx", **changes).check()
+        base = {} if "models" in changes else {"model": "m.onnx"}
+        ServiceConfig(**base, **changes).check()
+
+
+def test_defaults_of_a_good_citizen():
+    config = ServiceConfig(model="m.onnx", num_cpus=1.0)
+    assert config.session_threads == 1  # the replica's CPU share, not every core
+    assert ServiceConfig(model="m.onnx", num_cpus=2.5).session_threads == 2
+    assert config.drain_timeout_s >= config.limits.timeout_s  # drain covers a request
+    assert ServiceConfig(model="m.onnx", drain_s=3).drain_timeout_s == 3
 
 
 def test_deployment_options():
     fixed = ServiceConfig(model="m.onnx", replicas=3, num_gpus=0.5).deployment_options()
     assert fixed["num_replicas"] == 3 and fixed["ray_actor_options"]["num_gpus"] == 0.5
     assert fixed["max_ongoing_requests"] > Limits().max_queue
+    assert fixed["max_queued_requests"] == Limits().max_queue  # Ray Serve's queue bounded
+    assert fixed["graceful_shutdown_timeout_s"] > Limits().timeout_s
     scaled = ServiceConfig(model="m.onnx", min_replicas=0, max_replicas=4).deployment_options()
     assert "num_replicas" not in scaled
     assert scaled["autoscaling_config"]["max_replicas"] == 4
@@ -247,8 +279,8 @@ def replica(x2_onnx):
 
 
 def _submit(replica):
-    async def submit(tile, owner):  # what @serve.batch does, one tile at a time
-        return (await replica.run_batch([tile], [owner]))[0]
+    async def submit(tile, owner, graph):  # what @serve.batch does, one tile at a time
+        return (await replica.run_batch([tile], [owner], [graph]))[0]
 
     return submit
 
@@ -257,9 +289,11 @@ def test_replica_upscales_through_its_batcher(replica, session):
     image = noise(52, 40, seed=5)
 
     async def go():
+        replica.admit()
         return await replica.upscale(encoded(image), {}, _submit(replica))
 
-    out = asyncio.run(go())
+    route, out = asyncio.run(go())
+    assert route.model.name == "x2" and route.scale == 2.0
     direct = Upscaler(session, tile=TILE, overlap=OVERLAP).upscale(image)
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(out.data))), np.asarray(direct))
     state = replica.stats.take()
@@ -268,6 +302,7 @@ def test_replica_upscales_through_its_batcher(replica, session):
 
 def test_replica_deadline_is_504(replica):
     async def go():
+        replica.admit()
         return await replica.upscale(encoded(noise(52, 40)), {"timeout": "1e-9"}, _submit(replica))
 
     with pytest.raises(ServeError) as caught:
@@ -302,10 +337,212 @@ def test_a_replica_serves_a_fractional_scale_tile_by_tile(x2_weights):
     opened = Replica.open(config)
     try:
         image = noise(52, 40, seed=6)
-        out = asyncio.run(opened.upscale(encoded(image), {}, _submit(opened)))
-        direct = Upscaler(opened.session, tile=TILE, overlap=OVERLAP).upscale(image)
+        opened.admit()
+        _, out = asyncio.run(opened.upscale(encoded(image), {}, _submit(opened)))
+        with open_session(x2_weights, "onnxruntime", scale=1.5, threads=1) as own:
+            direct = Upscaler(own, tile=TILE, overlap=OVERLAP).upscale(image)
         served = np.asarray(Image.open(io.BytesIO(out.data)))
         assert served.shape == (60, 78, 3) and np.array_equal(served, np.asarray(direct))
         assert out.tiles > 1
     finally:
         opened.close()
+
+
+# -- admission by memory, cancellation ------------------------------------------------------
+def test_a_request_over_the_free_memory_waits_then_gets_503_and_the_budget_returns(replica):
+    image = encoded(noise(52, 40, seed=9))
+    held = replica.budget.total - len(image) // 2  # another request holds nearly all of it
+    assert replica.budget.take(held, timeout=0)
+    try:
+
+        async def go():
+            replica.admit()
+            return await replica.upscale(image, {"timeout": "5"}, _submit(replica))
+
+        started = time.monotonic()
+        with pytest.raises(ServeError) as caught:
+            asyncio.run(go())
+        assert caught.value.status == 503 and caught.value.kind == "busy"
+        assert int(caught.value.headers["Retry-After"]) >= 1
+        assert time.monotonic() - started < 3  # at once: not even its body fits
+    finally:
+        replica.budget.give_back(held)
+    deadline = time.monotonic() + 5
+    while replica.stats.in_flight or replica.budget.held:
+        assert time.monotonic() < deadline, (replica.stats.in_flight, replica.budget.held)
+        time.sleep(0.05)
+
+
+def test_a_request_whose_estimate_does_not_fit_waits_memory_wait_s(x2_onnx):
+    pytest.importorskip("onnxruntime")
+    config = ServiceConfig(
+        model=str(x2_onnx), backend="onnxruntime", threads=1, tile=TILE, overlap=OVERLAP,
+        limits=Limits(memory_wait_s=0.5),
+    )  # fmt: skip
+    opened = Replica.open(config)
+    try:
+        body = encoded(noise(52, 40, seed=10))
+        estimate = opened.models.route(2.0, None).upscaler.plan(40, 52)
+        held = opened.budget.total - estimate.image_bytes // 2  # the body fits, the rest not
+        assert opened.budget.take(held, timeout=0)
+
+        async def go():
+            opened.admit()
+            return await opened.upscale(body, {}, _submit(opened))
+
+        started = time.monotonic()
+        with pytest.raises(ServeError) as caught:
+            asyncio.run(go())
+        waited = time.monotonic() - started
+        assert caught.value.kind == "busy" and "stayed taken" in caught.value.message
+        assert 0.4 < waited < 3, waited
+        opened.budget.give_back(held)
+        opened.admit()  # with the memory back, the same request is served
+        _, out = asyncio.run(opened.upscale(body, {}, _submit(opened)))
+        assert out.width == 104 and opened.budget.held == 0
+    finally:
+        opened.close()
+
+
+def test_a_cancelled_request_stops_at_its_next_tile_group(x2_onnx):
+    """The client goes away (Ray Serve cancels the handler): the request's thread runs no
+    tile group after the one in flight, gives its memory back and ends."""
+    pytest.importorskip("onnxruntime")
+    config = ServiceConfig(
+        model=str(x2_onnx), backend="onnxruntime", threads=1, tile=TILE, overlap=OVERLAP,
+        max_batch=4,
+    )  # fmt: skip
+    opened = Replica.open(config)
+    groups: list[float] = []
+
+    async def slow_submit(tile, owner, graph):  # a busy batcher: 0.3 s per tile group
+        if not groups or time.monotonic() - groups[-1] > 0.1:
+            groups.append(time.monotonic())
+        await asyncio.sleep(0.3)
+        return (await opened.run_batch([tile], [owner], [graph]))[0]
+
+    async def go():
+        opened.admit()
+        task = asyncio.create_task(opened.upscale(encoded(noise(160, 120)), {}, slow_submit))
+        while len(groups) < 2:
+            await asyncio.sleep(0.02)
+        task.cancel()
+        cancelled_at = time.monotonic()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        while opened.stats.in_flight:  # the thread ends
+            assert time.monotonic() - cancelled_at < 3
+            await asyncio.sleep(0.02)
+        return cancelled_at, time.monotonic()
+
+    try:
+        plan = opened.models.route(2.0, None).upscaler.plan(120, 160)
+        total_groups = -(-len(plan.tiles) // plan.batch)
+        cancelled_at, ended_at = asyncio.run(go())
+        after = [t for t in groups if t > cancelled_at]
+        assert total_groups > 4 and len(groups) <= 3 and not after, (groups, total_groups)
+        assert ended_at - cancelled_at < 1.5  # within the group in flight
+        assert opened.budget.held == 0 and opened.stats.take()["cancelled"] == 1
+    finally:
+        opened.close()
+
+
+# -- the proxy's body limit, the client --------------------------------------------------
+def _asgi(limits, headers, chunks):
+    """Run BodyLimit over a recording app; (status sent, bytes the app read)."""
+    from overnet.serve.proxy_limits import BodyLimit
+
+    read, sent = [], []
+
+    async def app(scope, receive, send):
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            read.append(len(message["body"]))
+            if not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+
+    queue = [{"type": "http.request", "body": c, "more_body": i + 1 < len(chunks)}
+             for i, c in enumerate(chunks)]  # fmt: skip
+
+    async def receive():
+        return queue.pop(0) if queue else {"type": "http.disconnect"}
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            sent.append(message["status"])
+
+    scope = {"type": "http", "method": "POST", "path": "/a/v1/upscale", "headers": headers}
+    asyncio.run(BodyLimit(app, limits)(scope, receive, send))
+    return sent, sum(read)
+
+
+def test_the_proxy_refuses_a_large_body_before_reading_it():
+    limits = {"/a": 100, "/": 10}
+    sent, read = _asgi(limits, [(b"content-length", b"101")], [b"x" * 101])
+    assert sent == [413] and read == 0  # by its length: not a byte read
+    sent, read = _asgi(limits, [], [b"x" * 60, b"x" * 60, b"x" * 60])  # chunked
+    assert sent == [413] and read == 60  # cut off at the limit: no byte past it
+    sent, read = _asgi(limits, [(b"content-length", b"100")], [b"x" * 100])
+    assert sent == [200] and read == 100
+    sent, _ = _asgi({"/b": 1}, [(b"content-length", b"101")], [b"x" * 101])
+    assert sent == [200]  # another service's route: not ours to limit
+
+
+def test_the_proxy_callback_reads_its_limits_from_the_environment(monkeypatch):
+    from overnet.serve import proxy_limits
+
+    for key, value in proxy_limits.proxy_environment({"/": 5}).items():
+        monkeypatch.setenv(key, value)
+    (middleware,) = proxy_limits.middlewares()
+    assert middleware.cls is proxy_limits.BodyLimit and middleware.kwargs == {"limits": {"/": 5}}
+
+
+def test_the_client_parses_both_forms_of_retry_after():
+    from overnet.serve.client import retry_after
+
+    assert retry_after("7") == 7.0 and retry_after(None) is None and retry_after("soon") is None
+    now = 1_700_000_000.0
+    date = "Tue, 14 Nov 2023 22:13:40 GMT"  # now + 20 s
+    assert retry_after(date, now=now) == pytest.approx(20.0)
+    assert retry_after("Tue, 14 Nov 2023 22:00:00 GMT", now=now) == 0.0  # past: at once
+
+
+def test_the_client_sends_no_token_to_a_redirect_target():
+    """A redirect to another host gets no Authorization header (a real HTTP server)."""
+    import http.server
+    import threading
+
+    from overnet.serve import Client
+
+    seen: dict[str, str | None] = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen[self.path] = self.headers.get("Authorization")
+            if self.path == "/v1/models":
+                self.send_response(307)
+                self.send_header("Location", f"http://localhost:{port}/elsewhere")
+                self.end_headers()
+                return
+            body = b'{"models": []}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        assert Client(f"http://127.0.0.1:{port}", token="s3cret", timeout=10).models() == []
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen == {"/v1/models": "Bearer s3cret", "/elsewhere": None}
