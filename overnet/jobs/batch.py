@@ -61,6 +61,8 @@ class BatchReport:
     budget_bytes: int = 0
     #: the tiles followed --max-memory (no --tile given)
     auto_tiles: bool = True
+    #: an INT8 session's run-time guard: how many tiles ran in float (overnet.runtime.int8_guard)
+    guard: str = ""
 
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.results)
@@ -83,6 +85,8 @@ class BatchReport:
                 "GB (tiles of 96+ pixels with the default overlap changed Set5 x2 PSNR-Y by "
                 "under 0.02 dB, docs/runtime.md#tiling); a larger --max-memory runs them whole"
             )
+        if self.guard:
+            lines.append(self.guard)
         lines += [failure_line(str(r.input), r.error) for r in self.results if r.status == "failed"]
         lines += [f"  input: {p}" for p in self.problems]
         if self.removed_temps:
@@ -275,4 +279,7 @@ def upscale_files(
     report.seconds = time.perf_counter() - start
     report.budget_bytes = run.budget.total
     report.auto_tiles = upscaler.tile is None
+    counts = getattr(upscaler.session, "counts", None)  # an INT8 session behind its guard
+    if counts is not None and counts.tiles:
+        report.guard = counts.format()
     return report

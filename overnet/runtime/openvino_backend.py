@@ -278,7 +278,7 @@ def _open(source: ModelSource, options: dict[str, Any]) -> Session:
     else:  # an IR or ONNX file as given, a checkpoint through its cached fp32 ONNX export
         path = onnx_model_for(source, options, "fp32")  # OpenVINO picks its own precision
     session = OpenVinoSession(compile_onnx(path, precision=precision, **options))
-    if precision == "int8" and guard:
+    if session.info.precision == "int8" and guard:  # an INT8 file, however it was asked for
         options.pop("scale", None)
         return guarded(session, Path(path), options)
     return session

@@ -139,6 +139,13 @@ def test_a_passing_int8_ir_loads_and_is_registered(tiny_sets, x2_weights, tmp_pa
         assert any("INT8 guard" in note for note in guarded.info.notes)
         with open_session(result.xml.parent / "float" / "model.xml", "openvino") as twin:
             np.testing.assert_allclose(out, twin.run(noise), atol=0.02)
+    # `overnet upscale` says how many tiles ran in float
+    Image.fromarray((noise[0].transpose(1, 2, 0) * 255).astype(np.uint8)).save(tmp_path / "n.png")
+    args = ["upscale", str(tmp_path / "n.png"), "-o", str(tmp_path / "up"), "--model",
+            str(result.xml), "--backend", "openvino-int8"]  # fmt: skip
+    upscaled = CliRunner().invoke(main, args)
+    assert upscaled.exit_code == 0, upscaled.output
+    assert "INT8 guard: 1 of 1 tiles ran in float (100%)" in upscaled.output
 
 
 def test_int8_onnx_is_qdq_and_checked_in_onnxruntime(tiny_sets, x2_weights, tmp_path):
