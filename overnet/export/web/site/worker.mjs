@@ -6,9 +6,10 @@ import { outputSize, planImage, ramp, TileBlender } from "./tiling.mjs";
 import { encodePng, fileLayout, resizePlane, splitSamples, storedPixels } from "./pixels.mjs";
 import { decodePng, isPng } from "./png.mjs";
 
-// the largest image the page takes (input pixels): its float planes and blend buffers
-// at x4 stay within the 4 GiB a WASM page can address
+// the largest input and output the page takes (pixels): the output's float32 planes,
+// blend weights and PNG rows take about 24 bytes per output pixel of the tab's memory
 const MAX_PIXELS = 16e6;
+const MAX_OUTPUT_PIXELS = 64e6;
 
 let config = null;
 let ort = null;
@@ -223,6 +224,13 @@ async function upscale(id, file, options) {
   }
   const image = await decode(file);
   const { width, height } = image;
+  const [outH0, outW0] = outputSize(height, width, scale);
+  if (outH0 * outW0 > MAX_OUTPUT_PIXELS) {
+    throw new Error(
+      `${file.name}: ${width}x${height} at x${scale} is ${outW0}x${outH0}, above this page's limit of ` +
+        `${MAX_OUTPUT_PIXELS / 1e6} MP of output (overnet upscale on the host has none)`,
+    );
+  }
   const plan = planImage(height, width, {
     scale,
     tile: options.tile,
