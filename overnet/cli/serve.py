@@ -196,6 +196,7 @@ def serve(models: tuple[str, ...], **options) -> None:
     from ray import serve as ray_serve
 
     from overnet.serve.app import run_service, stop_service
+    from overnet.serve.proxy_limits import proxy_environment
 
     address = options["address"]
     previous = _interrupt_on_sigterm()
@@ -204,6 +205,8 @@ def serve(models: tuple[str, ...], **options) -> None:
     if address:
         ray.init(address=address)
     else:
+        # the proxies of our own Ray refuse bodies over --max-body before reading them
+        os.environ.update(proxy_environment({config.route_prefix: config.limits.max_body_bytes}))
         ray.init(address="local", include_dashboard=False)
     _interrupt_on_sigterm()  # ray.init sets its own SIGTERM handler
     serving = False

@@ -100,6 +100,14 @@ def test_overnet_serve_end_to_end(x2_onnx, tmp_path):
         assert client.models()[0]["name"] == "x2"
         result = client.upscale(encoded(noise(48, 40)))
         assert result.image().size == (96, 80)
+        # a body over --max-body: the proxy answers from its length, reading none of it
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.putrequest("POST", "/v1/upscale")
+        connection.putheader("Content-Length", str(10**9))
+        connection.endheaders()
+        response = connection.getresponse()
+        assert response.status == 413 and b"body_too_large" in response.read()
+        connection.close()
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=90)
     finally:

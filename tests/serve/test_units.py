@@ -546,3 +546,69 @@ def test_the_client_sends_no_token_to_a_redirect_target():
         server.shutdown()
         server.server_close()
     assert seen == {"/v1/models": "Bearer s3cret", "/elsewhere": None}
+
+
+# -- engines: the profile's batch limit ------------------------------------------------------
+@pytest.fixture
+def batch_one_engine(monkeypatch, tmp_path):
+    """A TensorRT engine whose profile takes one tile per run (the TensorRT double: no
+    GPU here), as `overnet export --format tensorrt` builds by default."""
+    from overnet.export.tensorrt import BuildOptions, Profile
+    from overnet.export.tensorrt.engine_export import build_with_sidecar
+    from tests.fakes.fixtures import fake_env, write_tiny_onnx
+
+    env = fake_env(11, monkeypatch)
+    next(env)
+    onnx = write_tiny_onnx(tmp_path / "overnet_x2_fp16.onnx")
+    path = tmp_path / "overnet_x2_fp16_b1-1-1_8x8-16x16-32x40.engine"
+    profile = Profile.parse("1x3x8x8", "1x3x16x16", "1x3x32x40")
+    build_with_sidecar(onnx, path, profile, BuildOptions(), rebuild="-", echo=lambda _: None)
+    yield path
+    next(env, None)
+
+
+def test_two_requests_to_a_batch_one_engine_never_exceed_its_batch(batch_one_engine):
+    """The batcher takes at most the engine's batch, and a batch of tiles from two
+    concurrent requests runs one tile at a time: both are answered (not 415s)."""
+    config = ServiceConfig(
+        model=str(batch_one_engine), backend="tensorrt", device="cuda", tile=16, overlap=4,
+        max_batch=8,
+    )  # fmt: skip
+    opened = Replica.open(config)
+    try:
+        assert opened.max_batch == 1 and opened.describe()["max_batch"] == 1
+        pending: list = []
+
+        async def flush():
+            batch = pending[:]
+            pending.clear()
+            if batch:
+                tiles, owners, graphs, futures = (list(x) for x in zip(*batch, strict=True))
+                outs = await opened.run_batch(tiles, owners, graphs)
+                for done, out in zip(futures, outs, strict=True):
+                    done.set_result(out)
+
+        async def batching_submit(tile, owner, graph):  # a batcher that takes 2 at once
+            loop = asyncio.get_running_loop()
+            future = loop.create_future()
+            pending.append((tile, owner, graph, future))
+            if len(pending) >= 2:
+                await flush()
+            else:  # a lone tile goes after 50 ms, as @serve.batch's wait does
+                loop.call_later(0.05, lambda: loop.create_task(flush()))
+            return await future
+
+        async def two():
+            opened.admit()
+            opened.admit()
+            return await asyncio.gather(
+                opened.upscale(encoded(noise(32, 32, seed=1)), {}, batching_submit),
+                opened.upscale(encoded(noise(32, 32, seed=2)), {}, batching_submit),
+            )
+
+        answers = asyncio.run(asyncio.wait_for(two(), 60))
+        assert [Image.open(io.BytesIO(a.data)).size for _, a in answers] == [(64, 64)] * 2
+        tiles = opened.stats.take()["batch_tiles"]
+        assert tiles["total"] > tiles["count"]  # some batcher calls held tiles of both
+    finally:
+        opened.close()
