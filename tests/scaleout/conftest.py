@@ -123,10 +123,13 @@ def upscale_locally(inputs: Path, out: Path, model: Path, *options: str) -> None
 
 @pytest.fixture(scope="module")
 def ray_local() -> Iterator[object]:
-    """One local Ray for the module (2 CPUs, no dashboard), shut down after it."""
+    """For the module, the local Ray a bare --ray starts (overnet.scaleout.job._connect:
+    no dashboard), shut down after it."""
     ray = pytest.importorskip("ray")
     pytest.importorskip("ray.data")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    from overnet.scaleout.job import _connect
+
+    assert _connect(ray, None), "a Ray instance was already connected in this process"
     try:
         yield ray
     finally:

@@ -146,28 +146,3 @@ def test_a_failed_upload_leaves_no_object(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk gone"):
         storage._write_stream(storage.Place("s3://b", str(target)), Broken())
     assert not target.exists()  # what close completed was deleted
-
-
-@pytest.mark.slow
-def test_a_bare_ray_starts_no_dashboard_and_no_jobs_api():
-    """The local instance of a bare --ray: Ray's dashboard head may run headless, but it
-    listens on nothing (no web UI, no jobs API to submit code through)."""
-    ray = pytest.importorskip("ray")
-    psutil = pytest.importorskip("psutil")
-    from overnet.scaleout.job import _connect
-
-    if ray.is_initialized():
-        pytest.skip("a Ray instance is already connected in this process")
-    assert _connect(ray, None) is True
-    try:
-        listening = []
-        for child in psutil.Process().children(recursive=True):
-            try:
-                # the dashboard head (web UI, jobs API); each node's agent is Ray's own
-                if any(part.endswith("dashboard/dashboard.py") for part in child.cmdline()):
-                    listening += [c.laddr for c in child.net_connections() if c.status == "LISTEN"]
-            except psutil.Error:  # a short-lived worker already gone
-                continue
-        assert listening == []  # Ray's default here: the web UI and jobs API on 8265
-    finally:
-        ray.shutdown()

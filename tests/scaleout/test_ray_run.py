@@ -278,3 +278,34 @@ def test_bad_inputs_fail_alone_on_ray_as_in_the_local_command(ray_local, x2_onnx
             assert name in record["error"] and "\n" not in record["error"], record
             assert "internal error" not in record["error"], record
     assert differences(outputs(out), outputs(local)) == []
+
+
+def test_a_bare_ray_starts_no_dashboard_and_no_jobs_api(ray_local):
+    """The local instance of a bare --ray (ray_local starts it as --ray does): Ray's
+    dashboard head runs headless, with its Prometheus exporter only (which answers any
+    path with metrics); no port of it answers the dashboard's API (the web UI and the
+    jobs API that takes code to run)."""
+    import urllib.error
+    import urllib.request
+
+    psutil = pytest.importorskip("psutil")
+    ports = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            # the dashboard head (web UI, jobs API); each node's agent is Ray's own
+            if any(part.endswith("dashboard/dashboard.py") for part in child.cmdline()):
+                ports += [c.laddr.port for c in child.net_connections() if c.status == "LISTEN"]
+        except psutil.Error:  # a short-lived worker already gone
+            continue
+    answering = []
+    for port in ports:
+        try:
+            url = f"http://127.0.0.1:{port}/api/version"
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                if not answer.read(64).startswith(b"# HELP"):  # not the metrics exporter
+                    answering.append(port)
+        except urllib.error.HTTPError:  # Ray's default here: 8265 says 401 (a token)
+            answering.append(port)
+        except (urllib.error.URLError, OSError):
+            continue
+    assert answering == [], f"the dashboard API answers on {answering}"
