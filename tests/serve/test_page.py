@@ -102,17 +102,20 @@ def _wait_ready(url: str, process: subprocess.Popen, log: Path, seconds: float) 
 
 
 @pytest.fixture(scope="module")
-def service(x2_onnx, tmp_path_factory) -> Iterator[str]:
-    """`overnet serve` with a token, in a subprocess (its own local Ray); SIGTERM after."""
+def service(x2_weights, tmp_path_factory) -> Iterator[str]:
+    """`overnet serve` of the x2 checkpoint (it serves any scale in (1, 3]) with a token,
+    in a subprocess (its own local Ray); SIGTERM after."""
     pytest.importorskip("ray.serve")
     pytest.importorskip("onnxruntime")
     port = free_port()
     command = [
-        sys.executable, "-m", "overnet.cli", "serve", str(x2_onnx), "--backend", "onnxruntime",
+        sys.executable, "-m", "overnet.cli", "serve", str(x2_weights), "--backend", "onnxruntime",
         "--threads", "1", "--port", str(port),
     ]  # fmt: skip
-    log = tmp_path_factory.mktemp("serve-page") / "serve.log"
-    env = {**os.environ, "OVERNET_SERVE_TOKEN": TOKEN}
+    folder = tmp_path_factory.mktemp("serve-page")
+    log = folder / "serve.log"
+    # a cache of its own: the checkpoint's export is made here, not in the user's cache
+    env = {**os.environ, "OVERNET_SERVE_TOKEN": TOKEN, "OVERNET_CACHE": str(folder / "cache")}
     with log.open("w") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -210,7 +213,8 @@ def _scales(url: str) -> tuple[float, float]:
 
 
 def _sample(set5: Path | None) -> Image.Image:
-    """A crop of Set5's butterfly (a photo shows what the model does), else noise."""
+    """A crop of Set5's butterfly (a photo shows what the model does), else noise; sides
+    that x2.5 keeps whole."""
     if set5 is None:
         return noise(120, 96, seed=3)
     with Image.open(set5 / "HR" / "butterfly.png") as image:
@@ -228,12 +232,14 @@ def sample(tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("fmt", "quality"), [("png", None), ("webp", 80)])
+# 2.5: any scale the service takes, not only the model's own (the overscale path)
+@pytest.mark.parametrize(("scale", "fmt", "quality"), [(2, "png", None), (2.5, "webp", 80)])
 def test_an_upload_through_the_page_downloads_the_apis_answer(
     page,  # noqa: F811
     service,
     sample,
     tmp_path,
+    scale,
     fmt,
     quality,
 ):
@@ -243,7 +249,7 @@ def test_an_upload_through_the_page_downloads_the_apis_answer(
     _open_with_token(page, service)
     page.locator("#file").set_input_files(sample)
     page.locator("#file-info").filter(has_text=f"{width}×{height}").wait_for()
-    page.locator("#scale").fill("2")
+    page.locator("#scale").fill(f"{scale:g}")
     page.locator("#format").select_option(fmt)
     if quality is not None:
         assert page.locator("#quality").is_visible()  # a lossy format: its quality asked
@@ -262,31 +268,32 @@ def test_an_upload_through_the_page_downloads_the_apis_answer(
         }"""
     )
     page.locator("#go").click()
-    page.locator("#download").wait_for(state="visible")
+    _wait_for_result(page)
     texts = page.evaluate("progressTexts")
     assert texts[0].startswith("Uploading"), texts
-    assert any(t.startswith("Upscaling ×2 on the service") for t in texts), texts
+    assert any(t.startswith(f"Upscaling ×{scale:g} on the service") for t in texts), texts
     assert page.locator("#progress").is_hidden()
     with page.expect_download() as download_info:
         page.locator("#download").click()
     download = download_info.value
-    assert download.suggested_filename == f"butterfly_x2.{fmt}"
+    assert download.suggested_filename == f"butterfly_x{scale:g}.{fmt}"
     downloaded = Path(download.path()).read_bytes()
 
     answer = Client(service, token=TOKEN, timeout=60).upscale(
-        sample.read_bytes(), scale=2, format=fmt, quality=quality
+        sample.read_bytes(), scale=scale, format=fmt, quality=quality
     )
     assert downloaded == answer.data  # byte for byte the API's answer to the same request
-    assert Image.open(io.BytesIO(downloaded)).size == (2 * width, 2 * height)
+    out_width, out_height = round(scale * width), round(scale * height)  # whole: see _sample
+    assert Image.open(io.BytesIO(downloaded)).size == (out_width, out_height)
 
     # the viewer: the result decoded at its size, the slider over the input, zoom, side by side
-    page.wait_for_function(f"document.getElementById('after').naturalWidth === {2 * width}")
+    page.wait_for_function(f"document.getElementById('after').naturalWidth === {out_width}")
     assert page.locator("#divider").is_visible() and page.locator("#viewport-side").is_hidden()
     page.locator("#zoom-4").click()
     assert page.locator("#zoom-value").inner_text() == "400%"
     page.locator("#mode-side").click()
     assert page.locator("#viewport-side").is_visible() and page.locator("#divider").is_hidden()
-    assert f"{2 * width}×{2 * height}" in page.locator("#result-info").inner_text()
+    assert f"{out_width}×{out_height}" in page.locator("#result-info").inner_text()
     if fmt == "png":
         _screenshot(page, tmp_path)
     outside = [u for u in requested if not u.startswith((service + "/", "blob:" + service))]
@@ -324,7 +331,7 @@ def test_a_refused_upload_shows_the_apis_message_and_the_next_one_works(
     good.write_bytes(encoded(noise(40, 30)))
     page.locator("#file").set_input_files(good)
     page.locator("#go").click()
-    page.locator("#download").wait_for(state="visible")
+    _wait_for_result(page)
     assert page.locator("#error").is_hidden()
 
 
@@ -338,3 +345,28 @@ def _drop(page, path: Path) -> None:  # noqa: F811
         }""",
         [path.name, list(path.read_bytes())],
     )
+
+
+def _wait_for_result(page) -> None:  # noqa: F811
+    """Until the download link or an error shows; an error fails with its message."""
+    page.locator("#download:visible, #error:visible").first.wait_for(timeout=120_000)
+    assert page.locator("#error").is_hidden(), page.locator("#error").inner_text()
+
+
+@pytest.mark.slow
+def test_cancel_aborts_the_request_and_the_next_one_works(page, service, tmp_path):  # noqa: F811
+    large = tmp_path / "large.png"  # a few seconds of work on one thread: time to cancel
+    large.write_bytes(encoded(noise(320, 240, seed=5)))
+    _open_with_token(page, service)
+    page.locator("#file").set_input_files(large)
+    page.locator("#go").click()
+    page.locator("#progress-text").filter(has_text="on the service").wait_for()
+    page.locator("#cancel").click()
+    page.locator("#progress-text").filter(has_text="Cancelled.").wait_for()
+    assert page.locator("#download").is_hidden() and page.locator("#error").is_hidden()
+    assert page.locator("#go").is_enabled() and page.locator("#cancel").is_hidden()
+    small = tmp_path / "small.png"
+    small.write_bytes(encoded(noise(40, 30)))
+    page.locator("#file").set_input_files(small)
+    page.locator("#go").click()
+    _wait_for_result(page)
