@@ -63,8 +63,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--shared", type=Path, default=Path(__file__).parents[2] / "shared")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "overnet-bench")
-    parser.add_argument("extra", nargs="*", help="more `overnet export` options (after --)")
-    args = parser.parse_args()
+    parser.add_argument("--keep", type=Path, default=None, help="copy the INT8 IR here")
+    args, extra = parser.parse_known_args()  # the rest: more `overnet export` options
+    args.extra = [a for a in extra if a != "--"]
     work = Path(tempfile.mkdtemp(prefix="int8-heldout-"))
     try:
         lines = run(args, work)
@@ -121,6 +122,8 @@ def run(args: argparse.Namespace, work: Path) -> list[str]:
     from overnet.export import export_onnx
     from overnet.formats.ir_metadata import read_ir_metadata
 
+    if args.keep:
+        shutil.copytree(out, args.keep, dirs_exist_ok=True)
     meta = read_ir_metadata(out / "model.xml")
     seen = {h for keys in json.loads(meta["overnet.int8_image_hashes"]).values() for h in keys}
     held = {content_hash(p)[:16] for p in groups["heldout"]}
