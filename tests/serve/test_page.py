@@ -29,6 +29,8 @@ from tests.browser import browser, page  # noqa: F401  (fixtures)
 from tests.serve.conftest import encoded, free_port, noise
 
 TOKEN = "page-test-token"
+#: the service runs under a route prefix: the page's relative links must stay below it
+ROUTE_PREFIX = "/sr"
 #: where the upload test also saves its screenshot (docs/images/serve-page.png is made so)
 SCREENSHOT_ENV = "OVERNET_PAGE_SCREENSHOT"
 PAGE_DIR = resources.files("overnet.serve").joinpath("page")
@@ -104,13 +106,13 @@ def _wait_ready(url: str, process: subprocess.Popen, log: Path, seconds: float) 
 @pytest.fixture(scope="module")
 def service(x2_weights, tmp_path_factory) -> Iterator[str]:
     """`overnet serve` of the x2 checkpoint (it serves any scale in (1, 3]) with a token,
-    in a subprocess (its own local Ray); SIGTERM after."""
+    at http://127.0.0.1:PORT/sr, in a subprocess (its own local Ray); SIGTERM after."""
     pytest.importorskip("ray.serve")
     pytest.importorskip("onnxruntime")
     port = free_port()
     command = [
         sys.executable, "-m", "overnet.cli", "serve", str(x2_weights), "--backend", "onnxruntime",
-        "--threads", "1", "--port", str(port),
+        "--threads", "1", "--port", str(port), "--route-prefix", ROUTE_PREFIX,
     ]  # fmt: skip
     folder = tmp_path_factory.mktemp("serve-page")
     log = folder / "serve.log"
@@ -118,7 +120,7 @@ def service(x2_weights, tmp_path_factory) -> Iterator[str]:
     env = {**os.environ, "OVERNET_SERVE_TOKEN": TOKEN, "OVERNET_CACHE": str(folder / "cache")}
     with log.open("w") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}{ROUTE_PREFIX}"
     try:
         _wait_ready(url, process, log, 150)
         yield url
@@ -180,7 +182,8 @@ def _open_with_token(page, url: str) -> None:  # noqa: F811
 def test_the_page_asks_for_the_token_and_shows_the_apis_message(page, service):  # noqa: F811
     missing = _api_message(lambda: Client(service, token="").models())
     wrong = _api_message(lambda: Client(service, token="not-it").models())
-    page.goto(service)
+    page.goto(service)  # .../sr: sent on to .../sr/, where the relative links stay below
+    assert page.url == service + "/"
     page.locator("#token").wait_for(state="visible")
     assert page.locator("#error-message").inner_text() == missing
     assert "401 unauthorized" in page.locator("#error-detail").inner_text()
@@ -296,7 +299,9 @@ def test_an_upload_through_the_page_downloads_the_apis_answer(
     assert f"{out_width}×{out_height}" in page.locator("#result-info").inner_text()
     if fmt == "png":
         _screenshot(page, tmp_path)
-    outside = [u for u in requested if not u.startswith((service + "/", "blob:" + service))]
+    origin = service.removesuffix(ROUTE_PREFIX)
+    inside = (service + "/", f"blob:{origin}/")  # and .../sr itself, sent on to .../sr/
+    outside = [u for u in requested if u != service and not u.startswith(inside)]
     assert not outside and service + "/v1/models" in requested
 
 
