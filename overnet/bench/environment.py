@@ -24,6 +24,8 @@ LIBRARIES = (
     "openvino",
     "tensorrt",
     "cuda-python",
+    "ai-edge-litert",
+    "executorch",
     "matplotlib",
 )
 

@@ -278,7 +278,10 @@ def upscale_files(
         bar.close()
     report.seconds = time.perf_counter() - start
     report.budget_bytes = run.budget.total
-    report.auto_tiles = upscaler.tile is None
+    # a fixed-shape file (LiteRT, ExecuTorch) tiles at its shape whatever the budget
+    info = upscaler.session.info
+    fixed = info.max_hw is not None and info.max_hw == info.min_hw
+    report.auto_tiles = upscaler.tile is None and not fixed
     counts = getattr(upscaler.session, "counts", None)  # an INT8 session behind its guard
     if counts is not None and counts.tiles:
         report.guard = counts.format()

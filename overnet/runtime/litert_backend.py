@@ -173,8 +173,9 @@ BACKEND = BackendSpec(
     loads=("litert",),
     factory=_open,
     rank={"cpu": 0},  # the only backend that loads a .tflite file
-    # peak-RSS growth per input pixel of a 128x128 x2 tile (benchmarks/edge_memory.py)
-    memory=(9_000, 0),
+    # peak-RSS growth per input pixel, opening the session and running a 128x128 x2 tile:
+    # 27,995 B fp32, 27,871 B fp16 (benchmarks/edge_memory.py, results/edge-memory.txt)
+    memory=(28_000, 0),
     variants=(Variant("litert", summary="LiteRT interpreter (XNNPACK), fixed-tile .tflite"),),
     summary=".tflite files from `overnet export --format litert` (ai-edge-litert, XNNPACK)",
 )

@@ -77,3 +77,22 @@ def test_what_the_file_cannot_do_is_refused(edge_file, tmp_path):
     broken.write_bytes(path.read_bytes()[:4096])
     with pytest.raises(ModelLoadError):
         open_session(broken, name)
+
+
+def test_overnet_upscale_runs_the_file_at_its_tile(edge_file, set5, tmp_path):
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from overnet.cli import main
+
+    name, path, _ = edge_file
+    image = tmp_path / "bird.png"
+    Image.fromarray(read_rgb(set5 / "LR_bicubic" / "X2" / "birdx2.png")[:56, :80]).save(image)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["upscale", str(image), "-o", str(out), "--model", str(path)])
+    assert result.exit_code == 0, result.output
+    assert f"with {name} on CPU (fp32" in result.output
+    # the file's fixed shape decides the tiles, not --max-memory: no advice about it
+    assert "to fit --max-memory" not in result.output
+    with Image.open(out / "bird.png") as sr:
+        assert sr.size == (160, 112)
