@@ -239,7 +239,8 @@ def main() -> None:
             max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
         )  # fmt: skip
         url = run_service(config, "127.0.0.1", port)
-        (served,) = Client(url).models()
+        info = Client(url).info()
+        served = {**info["models"][0], "tile": info["tile"], "overlap": info["overlap"]}
         # "auto": the command's plan for the service's --max-memory (the direct side's too)
         tile = None if served["tile"] == "auto" else served["tile"]
         overlap = served["overlap"]
