@@ -612,3 +612,44 @@ def test_two_requests_to_a_batch_one_engine_never_exceed_its_batch(batch_one_eng
         assert tiles["total"] > tiles["count"]  # some batcher calls held tiles of both
     finally:
         opened.close()
+
+
+def test_closing_a_replica_stops_its_requests_first_then_closes_the_sessions(x2_onnx):
+    """Close during a request: the request stops at its next tile group (503, not a
+    crash on a closed session), and the sessions close only after its thread ended."""
+    pytest.importorskip("onnxruntime")
+    config = ServiceConfig(
+        model=str(x2_onnx), backend="onnxruntime", threads=1, tile=TILE, overlap=OVERLAP,
+        max_batch=4,
+    )  # fmt: skip
+    opened = Replica.open(config)
+    closed_with_in_flight: list[int] = []
+    session = opened.models.models[0].native
+    original_close = session.close
+
+    def close_and_record():
+        closed_with_in_flight.append(opened.stats.in_flight)
+        original_close()
+
+    session.close = close_and_record
+    groups: list[float] = []
+
+    async def slow_submit(tile, owner, graph):
+        groups.append(time.monotonic())
+        await asyncio.sleep(0.3)
+        return (await opened.run_batch([tile], [owner], [graph]))[0]
+
+    async def go():
+        opened.admit()
+        task = asyncio.create_task(opened.upscale(encoded(noise(160, 120)), {}, slow_submit))
+        while not groups:
+            await asyncio.sleep(0.02)
+        closing = asyncio.get_running_loop().run_in_executor(None, opened.close)
+        with pytest.raises(ServeError) as caught:
+            await task
+        await closing
+        return caught.value
+
+    refusal = asyncio.run(asyncio.wait_for(go(), 60))
+    assert refusal.status == 503 and refusal.kind == "not_ready"
+    assert closed_with_in_flight == [0]  # no request was running when the session closed
