@@ -92,8 +92,8 @@ _reports = stack(
     "models",
     multiple=True,
     metavar="[LABEL=]FILE",
-    help="Another model file (ONNX, engine, checkpoint) run on every listed backend that can "
-    "load it; repeatable. Its rows are named 'BACKEND [LABEL]'.",
+    help="Another model file (ONNX, engine, checkpoint, .tflite, .pte) run on every listed "
+    "backend that can load it; repeatable. Its rows are named 'BACKEND [LABEL]'.",
 )
 @scale_option("One target scale factor (the one-value form of --scales).")
 @scales_option("Target scale factors, e.g. 2,3,4.", _config("scales", joined))
