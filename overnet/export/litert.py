@@ -45,7 +45,8 @@ def with_metadata(model: bytes, metadata_json: str) -> bytes:
 
     obj = flatbuffer_utils.read_model_from_bytearray(bytearray(model))
     obj.buffers = obj.buffers or []
-    obj.metadata = [m for m in (obj.metadata or []) if m.name != METADATA_NAME]
+    # the object API gives names as bytes
+    obj.metadata = [m for m in (obj.metadata or []) if _name(m.name) != METADATA_NAME]
     buffer = schema.BufferT()
     buffer.data = np.frombuffer(metadata_json.encode(), np.uint8)
     obj.buffers.append(buffer)
@@ -53,6 +54,10 @@ def with_metadata(model: bytes, metadata_json: str) -> bytes:
     entry.name, entry.buffer = METADATA_NAME, len(obj.buffers) - 1
     obj.metadata.append(entry)
     return bytes(flatbuffer_utils.convert_object_to_bytearray(obj))
+
+
+def _name(name: bytes | str | None) -> str:
+    return name.decode() if isinstance(name, bytes) else name or ""
 
 
 def convert(fixed: FixedGraph, fp16: bool) -> bytes:
