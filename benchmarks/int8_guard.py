@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -111,7 +112,7 @@ def header() -> list[str]:
     cpu, lib = env["cpu"], env["libraries"]
     return [
         f"CPU: {cpu['model']}, {cpu['usable_cores']} usable cores, flags {' '.join(cpu['flags'])}",
-        f"openvino {lib.get('openvino')}, nncf {lib.get('nncf')}; load average at start "
+        f"openvino {lib.get('openvino')}, nncf {metadata.version('nncf')}; load average at start "
         f"{env['load_average_start']}",
         "The machine (2 cores) is shared with up to 5 other sessions working in parallel: "
         "latencies are medians of interleaved rounds, comparable within this file only.",

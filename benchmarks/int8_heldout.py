@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -50,7 +51,8 @@ def header() -> list[str]:
     lib = env["libraries"]
     return [
         f"CPU: {cpu['model']}, {cpu['usable_cores']} usable cores, flags {' '.join(cpu['flags'])}",
-        f"openvino {lib.get('openvino')}, nncf {lib.get('nncf')}, torch {lib.get('torch')}; "
+        f"openvino {lib.get('openvino')}, nncf {metadata.version('nncf')}, "
+        f"torch {lib.get('torch')}; "
         f"load average at start {env['load_average_start']}",
         "The machine (2 cores) is shared with up to 5 other sessions working in parallel: "
         "speeds are slowed by their load; the PSNR figures are not.",
@@ -64,6 +66,7 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=Path(__file__).parents[2] / "shared")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "overnet-bench")
     parser.add_argument("--keep", type=Path, default=None, help="copy the INT8 IR here")
+    parser.add_argument("--ir", type=Path, default=None, help="score this IR, no export")
     args, extra = parser.parse_known_args()  # the rest: more `overnet export` options
     args.extra = [a for a in extra if a != "--"]
     work = Path(tempfile.mkdtemp(prefix="int8-heldout-"))
@@ -94,7 +97,13 @@ def run(args: argparse.Namespace, work: Path) -> list[str]:
         str(folders["validation"]), "-o", str(out), *args.extra,
     ]  # fmt: skip
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if args.ir is None:
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+    else:  # an IR exported before from these sets (--ir): its export's output is given
+        out = args.ir
+        log = args.ir / "export.log"
+        text = log.read_text() if log.is_file() else "(export output not kept)"
+        proc = subprocess.CompletedProcess(cmd, 0, text, "")
     export_s = time.perf_counter() - start
     shown = shlex.join(["overnet", *cmd[1:]]).replace(str(work), "$WORK")
     lines = [
@@ -110,7 +119,9 @@ def run(args: argparse.Namespace, work: Path) -> list[str]:
         lines.append(f"  {name} ({len(paths)}): {', '.join(p.stem for p in paths)}")
     lines += [
         "",
-        f"1. The export ({export_s:.0f} s wall, exit {proc.returncode})",
+        f"1. The export ({export_s:.0f} s wall, exit {proc.returncode})"
+        if args.ir is None
+        else f"1. The export (run before; its output from {args.ir.name}/export.log)",
         "",
         f"    {shown}",
         "",
@@ -122,7 +133,7 @@ def run(args: argparse.Namespace, work: Path) -> list[str]:
     from overnet.export import export_onnx
     from overnet.formats.ir_metadata import read_ir_metadata
 
-    if args.keep:
+    if args.keep and args.ir is None:
         shutil.copytree(out, args.keep, dirs_exist_ok=True)
     meta = read_ir_metadata(out / "model.xml")
     seen = {h for keys in json.loads(meta["overnet.int8_image_hashes"]).values() for h in keys}
