@@ -217,9 +217,9 @@ def safe_relative(path: str, folder: str) -> str:
     relative = path[len(prefix) :]
     bad = [part for part in relative.split("/") if part in ("", ".", "..")]
     if bad or relative.startswith("/"):
+        part = {"": "an empty ('//')", ".": "a '.'", "..": "a '..'"}[bad[0]] if bad else "a '/'"
         raise InputError(
-            f"refused: the key's path below the input folder, {relative}, has a "
-            f"'{bad[0] if bad else '/'}' part, so its output would be named outside the "
-            "output folder; rename the object"
+            f"refused: the key's path below the input folder, {relative}, has {part} part, "
+            "so its output would be named outside the output folder; rename the object"
         )
     return relative
