@@ -197,7 +197,7 @@ def part_b(xml: Path, weights: Path, shared: Path, graphics) -> list[str]:
         images[f"skimage {name} (LR)"] = nchw(lr_of(graphics[f"skimage-{name}"]))
     baby = np.asarray(Image.open(shared / "data/Set5/LR_bicubic/X2/babyx2.png").convert("RGB"))
     images["Set5 baby contrast x4"] = np.clip((nchw(baby) - 0.5) * 4 + 0.5, 0, 1)
-    fp32 = open_session(xml.parent / "float" / "model.xml", "openvino")  # fp32 compute
+    fp32 = open_session(xml.parent / "float" / "model.xml", "openvino", precision="fp32")
     twin = open_session(xml.parent / "float" / "model.xml", "openvino", precision=None)
     plain = open_session(xml, "openvino-int8", guard=False)
     guarded = open_session(xml, "openvino-int8")
@@ -246,7 +246,7 @@ def main() -> None:
         pool = int8_images.pool(Path(tmp) / "pool", args.shared, args.cache)
         natural = {p.stem: np.asarray(Image.open(p).convert("RGB")) for p in pool}
     graphics = int8_images.skimage_images(args.cache, int8_images.SKIMAGE_GRAPHICS)
-    fp32 = open_session(xml.parent / "float" / "model.xml", "openvino")
+    fp32 = open_session(xml.parent / "float" / "model.xml", "openvino", precision="fp32")
     int8 = open_session(xml, "openvino-int8", guard=False)
     spec = GuardSpec.from_metadata(int8.info.metadata)
     assert spec is not None, f"{xml} has no guard metadata"
