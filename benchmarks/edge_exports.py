@@ -71,6 +71,19 @@ def mean_psnr(model: str, backend: str, set5: str, extra: list[str], log: list[s
     return float(dataset["mean"]["psnr_y"])
 
 
+def bench(files: dict[tuple[str, str], Path], log: list[str]) -> list[str]:
+    """`overnet bench` of OpenVINO, onnxruntime and the two files at BENCH_SIZE, one run."""
+    with tempfile.NamedTemporaryFile(suffix=".md") as md:
+        run(["flock", "/tmp/bench.lock", *overnet(sys.executable), "bench",
+             "--backends", "openvino,onnxruntime,litert,executorch", "--sizes", BENCH_SIZE,
+             "--model", f"litert={files[('litert', 'bench')]}",
+             "--model", f"executorch={files[('executorch', 'bench')]}",
+             "--threads", str(os.cpu_count()), "--iters", "5", "--warmup", "2",
+             "--markdown", md.name, "-q"], log)  # fmt: skip
+        table = Path(md.name).read_text().strip()
+    return [f"\n## overnet bench at {BENCH_SIZE} (one run, flock /tmp/bench.lock)", table]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--weights", default=str(ROOT.parent / "shared/weights/OverNet_x2.pth.tar"))
@@ -78,6 +91,9 @@ def main() -> None:
     parser.add_argument("--litert-python", required=True)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/edge-exports.txt")
     parser.add_argument("--work", type=Path, default=None, help="keep the files here")
+    parser.add_argument("--reuse", action="store_true", help="use files already in --work")
+    parser.add_argument("--tile", type=int, default=TILE, help="the square tile evaluated")
+    parser.add_argument("--skip-bench", action="store_true", help="exports and Set5 only")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="overnet-edge-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -93,42 +109,39 @@ def main() -> None:
         "# " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())),
     ]
     files = {}
-    sq, fixed = ["--tile", str(TILE)], ["--static-shape", BENCH_SIZE]
+    tile = args.tile
+    sq, fixed = ["--tile", str(tile)], ["--static-shape", BENCH_SIZE]
     jobs = [
-        ("litert", "fp32", args.litert_python, "x2_128.tflite", sq),
-        ("litert", "fp16", args.litert_python, "x2_128_fp16.tflite", [*sq, "--fp16"]),
-        ("executorch", "fp32", sys.executable, "x2_128.pte", sq),
-        ("executorch", "fp16", sys.executable, "x2_128_fp16.pte", [*sq, "--fp16"]),
+        ("litert", "fp32", args.litert_python, f"x2_{tile}.tflite", sq),
+        ("litert", "fp16", args.litert_python, f"x2_{tile}_fp16.tflite", [*sq, "--fp16"]),
+        ("executorch", "fp32", sys.executable, f"x2_{tile}.pte", sq),
+        ("executorch", "fp16", sys.executable, f"x2_{tile}_fp16.pte", [*sq, "--fp16"]),
         ("litert", "bench", args.litert_python, "x2_320x180.tflite", fixed),
         ("executorch", "bench", sys.executable, "x2_320x180.pte", fixed),
     ]  # fmt: skip
     lines.append("\n## exports (x2, conversion + check against PyTorch fp32)")
     for fmt, what, python, name, extra in jobs:
         path = work / name
-        lines.append(export(python, fmt, args.weights, path, [*extra, "--overwrite"], log))
         files[(fmt, what)] = path
+        if args.reuse and path.is_file():
+            lines.append(f"reused {path} ({fmt}, {path.stat().st_size / 1e6:.1f} MB)")
+            continue
+        lines.append(export(python, fmt, args.weights, path, [*extra, "--overwrite"], log))
     lines.append("\n## Set5 x2 PSNR-Y (paper protocol), mean of 5 images")
     reference = mean_psnr(args.weights, "openvino", args.set5, [], log)
-    same_plan = mean_psnr(args.weights, "openvino", args.set5, ["--tile", str(TILE)], log)
+    same_plan = mean_psnr(args.weights, "openvino", args.set5, sq, log)
     lines.append(f"openvino fp32, whole images           {reference:.3f} dB")
-    lines.append(f"openvino fp32, tile {TILE} (same plan)     {same_plan:.3f} dB")
+    lines.append(f"openvino fp32, --tile {tile}              {same_plan:.3f} dB")
     for fmt in ("litert", "executorch"):
         for what in ("fp32", "fp16"):
             value = mean_psnr(str(files[(fmt, what)]), fmt, args.set5, [], log)
             lines.append(
-                f"{fmt:<10} {what}, tile {TILE}            {value:.3f} dB  "
-                f"({value - same_plan:+.4f} vs openvino same plan, "
+                f"{fmt:<10} {what}, tile {tile}            {value:.3f} dB  "
+                f"({value - same_plan:+.4f} vs openvino --tile {tile}, "
                 f"{value - reference:+.4f} vs whole images)"
             )
-    lines.append(f"\n## overnet bench at {BENCH_SIZE} (one run, flock /tmp/bench.lock)")
-    with tempfile.NamedTemporaryFile(suffix=".md") as md:
-        run(["flock", "/tmp/bench.lock", *overnet(sys.executable), "bench",
-             "--backends", "openvino,onnxruntime,litert,executorch", "--sizes", BENCH_SIZE,
-             "--model", f"litert={files[('litert', 'bench')]}",
-             "--model", f"executorch={files[('executorch', 'bench')]}",
-             "--threads", str(os.cpu_count()), "--iters", "5", "--warmup", "2",
-             "--markdown", md.name, "-q"], log)  # fmt: skip
-        lines.append(Path(md.name).read_text().strip())
+    if not args.skip_bench:
+        lines += bench(files, log)
     lines += ["\n## commands", *log]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")

@@ -3,7 +3,7 @@ ai-edge-litert's interpreter (XNNPACK on the CPU), the runtime Android apps ship
 
 The file takes one fixed 1 x 3 x tile_height x tile_width input, so the session reports
 that tile as both its minimum and maximum size and a batch of 1: ``Upscaler`` tiles
-every image at the file's shape (edge-padding inputs smaller than it), as it does
+every image at the file's shape (mirror-padding inputs smaller than it), as it does
 within a TensorRT profile. Scale, precision and tile come from the ``overnet`` metadata
 inside the file (``overnet.formats.edge_metadata``); no converter is imported here.
 """

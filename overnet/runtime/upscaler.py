@@ -284,7 +284,8 @@ class Upscaler:
         factor: float | None = None,
     ) -> np.ndarray:
         """Run (``session.run``, or ``run`` giving outputs ``factor`` times larger),
-        edge-padding inputs below the model's minimum size (TensorRT profiles)."""
+        padding inputs below the model's minimum size (TensorRT profiles, fixed-tile
+        files) with their mirror image."""
         run = run or self.session.run
         _, _, h, w = batch.shape
         min_h, min_w = self.session.info.min_hw
@@ -297,7 +298,10 @@ class Upscaler:
                 f"{h}x{w} is below the model minimum {min_h}x{min_w}; padding needs an "
                 f"integer scale, got x{scale:g} (overscale=True pads at the model's upscale)"
             )
-        padded = np.pad(batch, ((0, 0), (0, 0), (0, pad_h), (0, pad_w)), mode="edge")
+        # Mirrored, not edge-repeated: OverNet pools globally, and a mirror keeps the padded
+        # tile's statistics close to the image's (Set5 woman, 114 rows in a fixed 128 tile:
+        # 59.2 dB against the whole-image output, edge repetition 52.0 dB)
+        padded = np.pad(batch, ((0, 0), (0, 0), (0, pad_h), (0, pad_w)), mode="symmetric")
         s = int(scale)
         return run(padded)[:, :, : h * s, : w * s]
 

@@ -61,7 +61,7 @@ def test_upscaler_tiles_at_the_files_shape_with_the_same_pixels_as_pytorch(
         reference = upscaler.upscale_with(image, torch_session.run)
         assert ours.shape == (112, 160, 3)
         assert np.abs(ours.astype(int) - reference).max() <= 1
-        small = image[:20, :30]  # below the tile on both axes: edge-padded to it
+        small = image[:20, :30]  # below the tile on both axes: padded to it
         assert upscaler.upscale(small).shape == (40, 60, 3)
 
 
