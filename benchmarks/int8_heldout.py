@@ -145,7 +145,7 @@ def run(args: argparse.Namespace, work: Path) -> list[str]:
     lines += [
         "",
         "2. Held-out: the 7 images neither the calibration, the search nor the gate saw "
-        f"(their pixel hashes are {'not ' if not held & seen else ''}in none of the file's "
+        f"(their pixel hashes {'are in none' if not held & seen else 'OVERLAP some'} of the file's "
         "overnet.int8_image_hashes"
         + ("" if not held & seen else f"; OVERLAP: {sorted(held & seen)}")
         + ")",
