@@ -12,6 +12,9 @@ from overnet.errors import ExportError
 from overnet.export.coreml import check_spec
 from tests.edge_files import TILE, x2_mlpackage  # noqa: F401  (a session fixture)
 
+#: each file is converted once per session (20-60 s of CPU on 2 cores)
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def spec(x2_mlpackage):  # noqa: F811

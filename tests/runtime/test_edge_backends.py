@@ -15,6 +15,9 @@ from tests.edge_files import TILE, x2_pte, x2_tflite  # noqa: F401  (session fix
 
 FORMATS = ["executorch", "litert"]
 
+#: each file is converted once per session (20-60 s of CPU on 2 cores)
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(params=FORMATS)
 def edge_file(request):
