@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -65,18 +66,39 @@ def test_help_defaults_come_from_the_library():
     assert "env var: OVERNET_SERVE_TOKEN" in text and "MODEL..." in text
 
 
-def _wait_ready(url: str, process: subprocess.Popen, seconds: float) -> None:
+class _Output:
+    """The lines a subprocess prints, collected by a thread (so the test can wait for one
+    without blocking on the pipe)."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(process,), daemon=True)
+        self._thread.start()
+
+    def _read(self, process: subprocess.Popen) -> None:
+        for line in process.stdout:
+            self.lines.append(line)
+
+    def text(self, join_s: float = 0) -> str:
+        self._thread.join(join_s)
+        return "".join(self.lines)
+
+
+def _wait_ready(url: str, process: subprocess.Popen, output: _Output, seconds: float) -> None:
+    """Until the command says it serves (its application RUNNING for Ray Serve, which can
+    lag behind the replica's first answer) and /healthz answers 200."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()[0][-3000:]
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=5) as response:
-                if response.status == 200:
-                    return
-        except (OSError, http.client.HTTPException):
-            # not listening yet, or (while Ray starts its own processes on random ports)
-            # something else answered on the port: the service's own answer is awaited
-            pass
+        assert process.poll() is None, output.text(5)[-3000:]
+        if "serving " in output.text():
+            try:
+                with urllib.request.urlopen(url + "/healthz", timeout=5) as response:
+                    if response.status == 200:
+                        return
+            except (OSError, http.client.HTTPException):
+                # not listening yet, or (while Ray starts its own processes on random
+                # ports) something else answered on the port
+                pass
         time.sleep(1)
     raise AssertionError(f"overnet serve was not ready within {seconds} s")
 
@@ -94,8 +116,9 @@ def test_overnet_serve_end_to_end(x2_onnx, tmp_path):
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     url = f"http://127.0.0.1:{port}"
+    lines = _Output(process)
     try:
-        _wait_ready(url, process, 150)
+        _wait_ready(url, process, lines, 150)
         client = Client(url, token="cli-token", timeout=60)
         assert client.models()[0]["name"] == "x2"
         result = client.upscale(encoded(noise(48, 40)))
@@ -109,11 +132,12 @@ def test_overnet_serve_end_to_end(x2_onnx, tmp_path):
         assert response.status == 413 and b"body_too_large" in response.read()
         connection.close()
         process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=90)
+        process.wait(timeout=90)
     finally:
         if process.poll() is None:
             process.kill()
-            process.communicate()
+            process.wait()
+    output = lines.text(10)
     assert process.returncode == 0, output[-3000:]
     assert f"serving x2 as tiny at {url} with 1 replica(s)" in output
     assert "stopping: draining in-flight requests" in output
