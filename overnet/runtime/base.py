@@ -99,6 +99,12 @@ class Session(ABC):
     def _run_borrowed(self, batch: Any) -> np.ndarray:
         return self._run(batch)
 
+    def release_memory(self) -> None:
+        """Give back working buffers kept between runs (sized for the largest input run
+        so far); the session stays open and the next run allocates again. Call it only
+        when no run is in progress. Sessions without such buffers do nothing."""
+        return None  # a default for every backend, not an abstract step
+
     def close(self) -> None:
         """Release the runtime objects; ``run`` raises afterwards."""
         self._closed = True

@@ -199,6 +199,11 @@ class GuardedSession(Session):
             :, (y0 - a) * scale : (y1 - a) * scale, (x0 - c) * scale : (x1 - c) * scale
         ]
 
+    def release_memory(self) -> None:
+        self._int8.release_memory()
+        if self._float is not None:
+            self._float.release_memory()
+
     def close(self) -> None:
         self._int8.close()
         if self._float is not None:

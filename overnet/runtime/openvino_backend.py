@@ -223,6 +223,12 @@ class OpenVinoSession(Session):
         out = self._raw_run(as_numpy(batch), copy=False)
         return out if out.dtype == np.float32 else out.astype(np.float32)
 
+    def release_memory(self) -> None:
+        # OpenVINO keeps each graph's intermediate buffers at the largest shape it has run:
+        # a long-lived process (a service replica) that saw one large image holds them
+        if self._compiled is not None:
+            self._compiled.release_memory()
+
     def close(self) -> None:
         self._request = None
         self._compiled = None

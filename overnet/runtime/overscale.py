@@ -230,6 +230,9 @@ class OverscaleSession(Session):
         features = self.run_features_borrowed(batch)
         return finish_whole(features, as_numpy(batch), self.head, self.info.scale)
 
+    def release_memory(self) -> None:
+        self.inner.release_memory()
+
     def close(self) -> None:
         self.inner.close()
         super().close()

@@ -170,6 +170,10 @@ class ServedModel:
             "max_batch": info.max_batch,
         }
 
+    def release_memory(self) -> None:
+        for session in self.sessions:
+            session.release_memory()
+
     def close(self) -> None:
         for session in self.sessions:
             session.close()
@@ -241,6 +245,11 @@ class Models:
 
     def describe(self) -> list[dict[str, Any]]:
         return [m.describe() for m in self.models]
+
+    def release_memory(self) -> None:
+        """Every session's kept working buffers back (on the inference thread, idle)."""
+        for served in self.models:
+            served.release_memory()
 
     def close(self) -> None:
         for served in self.models:

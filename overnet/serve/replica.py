@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import logging
 import math
 import threading
 import time
@@ -38,6 +40,8 @@ from overnet.serve.limits import Cancelled, Expired, ServeError, parse_params
 from overnet.serve.metrics import Stats
 from overnet.serve.models import Models, Route
 from overnet.units import parse_memory
+
+log = logging.getLogger(__name__)
 
 Submit = Callable[[np.ndarray, str, str], Awaitable[np.ndarray]]
 #: side of the warm-up image (whole, untiled: the first real request's shapes vary)
@@ -187,11 +191,25 @@ class Replica:
             self.stats.in_flight += 1
 
     def release(self, seconds: float | None = None) -> None:
-        """Count a request out (its work ended, or it never started)."""
+        """Count a request out (its work ended, or it never started). The last one out
+        has the sessions give back their kept buffers: OpenVINO holds each graph's at the
+        largest image it ran, which the budget (counting requests in flight) cannot see."""
         with self._lock:
             self.stats.in_flight -= 1
+            idle = self.stats.in_flight == 0
         if seconds is not None:
             self.recent_s = 0.8 * self.recent_s + 0.2 * seconds
+        if idle and seconds is not None:
+            # on the inference thread, so never during a run; a request arriving meanwhile
+            # waits for it (tens of milliseconds) and allocates again
+            with contextlib.suppress(RuntimeError):  # closing: its sessions close anyway
+                self._inference.submit(self._release_memory)
+
+    def _release_memory(self) -> None:
+        try:
+            self.models.release_memory()
+        except Exception:  # a cache the runtime could not free is no reason to fail
+            log.warning("overnet serve: could not release idle memory", exc_info=True)
 
     async def upscale(
         self, body: bytes, query: Mapping[str, str], submit: Submit

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -210,3 +213,26 @@ def test_openvino_leaves_cpu_pinning_off_when_it_uses_fewer_cpus_than_it_may(x2_
     for threads in (2, None):  # all the CPUs it may use: pinning as OpenVINO decides
         with open_session(x2_onnx, "openvino", precision="fp32", threads=threads) as session:
             assert not any("pinning" in note for note in session.info.notes)
+
+
+def test_openvino_release_memory_gives_back_the_largest_runs_buffers(x2_onnx):
+    """A long-lived session (a service replica) that ran one large input keeps buffers
+    of that size; release_memory frees them and the session still runs."""
+    pytest.importorskip("openvino")
+    statm = Path("/proc/self/statm")
+    if not statm.exists():
+        pytest.skip("resident memory is read from /proc/self/statm (Linux)")
+
+    def resident_mb() -> float:
+        return int(statm.read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+    with open_session(x2_onnx, "openvino", precision="fp32", threads=1) as session:
+        small = np.zeros((1, 3, 32, 32), np.float32)
+        session.run(small)
+        before = resident_mb()
+        session.run(np.random.default_rng(0).random((1, 3, 192, 192), dtype=np.float32))
+        grown = resident_mb() - before
+        session.release_memory()
+        kept = resident_mb() - before
+        assert grown > 200 and kept < grown / 2, (grown, kept)
+        assert session.run(small).shape == (1, 3, 64, 64)

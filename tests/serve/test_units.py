@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import threading
 import time
 
 import numpy as np
@@ -653,3 +654,40 @@ def test_closing_a_replica_stops_its_requests_first_then_closes_the_sessions(x2_
     refusal = asyncio.run(asyncio.wait_for(go(), 60))
     assert refusal.status == 503 and refusal.kind == "not_ready"
     assert closed_with_in_flight == [0]  # no request was running when the session closed
+
+
+def test_the_last_request_out_gives_the_sessions_kept_buffers_back(x2_onnx):
+    """OpenVINO keeps each graph's buffers at the largest image it ran; once no request is
+    in flight the replica frees them, on its inference thread (never during a run)."""
+    pytest.importorskip("openvino")
+    config = ServiceConfig(model=str(x2_onnx), backend="openvino", threads=1, max_batch=4)
+    opened = Replica.open(config)
+    released: list[tuple[str, int]] = []
+    original = opened.models.release_memory
+
+    def record():
+        released.append((threading.current_thread().name, opened.stats.in_flight))
+        original()
+
+    opened.models.release_memory = record
+    try:
+
+        async def submit(tile, owner, graph):
+            return (await opened.run_batch([tile], [owner], [graph]))[0]
+
+        async def one():
+            opened.admit()
+            return await opened.upscale(encoded(noise(48, 40)), {}, submit)
+
+        asyncio.run(asyncio.wait_for(one(), 60))
+        deadline = time.monotonic() + 10
+        while not released and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(released) == 1
+        thread, in_flight = released[0]
+        assert thread.startswith("overnet-infer") and in_flight == 0
+        # the replica still answers after freeing (the next run allocates again)
+        _, again = asyncio.run(asyncio.wait_for(one(), 60))
+        assert Image.open(io.BytesIO(again.data)).size == (96, 80)
+    finally:
+        opened.close()
