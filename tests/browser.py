@@ -36,9 +36,12 @@ CHROMIUM_ARGS = [
 DEFAULT_TIMEOUT_MS = 60_000
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API runs an asyncio loop in this thread while
+# it is started, which breaks every later asyncio.run in the suite (and a second module that
+# imports these fixtures would start a second Playwright beside the first).
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """A headless Chromium (Playwright ``Browser``), closed at the end of the session."""
+    """A headless Chromium (Playwright ``Browser``), closed at the end of the module."""
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')"
     )

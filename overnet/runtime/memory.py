@@ -19,11 +19,14 @@ from overnet.runtime.spec import MemoryModel
 #: headroom over the measured growth: allocator slack, shapes not measured
 SAFETY = 1.2
 DEFAULT_UPSCALE = 4  # for models that do not record it: assume the larger x3/x4 models
+#: model kinds whose sessions take any input size (their tile follows the budget)
+DYNAMIC_KINDS = {"onnx", "checkpoint", "module", "engine"}
 
 
 def memory_model(name: str) -> MemoryModel:
     """The declared (per-pixel, per-pixel-per-upscale**2) figures of a backend or variant
-    name, as ``SessionInfo.backend`` gives it; unknown names get the largest figures."""
+    name, as ``SessionInfo.backend`` gives it; unknown names get the largest figures of
+    the backends that run any input size."""
     from overnet.runtime.registry import DECLARED
 
     for spec in DECLARED:
@@ -32,7 +35,11 @@ def memory_model(name: str) -> MemoryModel:
                 return variant.memory or spec.memory
         if spec.name == name:
             return spec.memory
-    return max((spec.memory for spec in DECLARED), key=lambda m: m[0] + m[1] * 16)
+    # an unknown session tiles by its budget like the dynamic-shape backends; the fixed-tile
+    # files' figures (LiteRT, ExecuTorch) are their session's whole cost over one small
+    # tile, not a working memory that grows with the tile, so they do not set it
+    tiling = [spec.memory for spec in DECLARED if set(spec.loads) & DYNAMIC_KINDS]
+    return max(tiling, key=lambda m: m[0] + m[1] * 16)
 
 
 def bytes_per_input_pixel(backend: str, upscale: int | None) -> int:
