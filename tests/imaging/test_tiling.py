@@ -9,7 +9,6 @@ import pytest
 
 from overnet.errors import InputError
 from overnet.imaging.tiling import TileBlender, plan_tiles, seam_mask
-from overnet.runtime.memory import host_bytes
 from overnet.runtime.upscaler import Upscaler
 from tests.runtime.doubles import NearestSession
 
@@ -63,15 +62,11 @@ def test_upscaler_tiles_batches_and_matches_whole(batch):
 
 def test_memory_budget_sets_the_tile_and_small_images_run_whole():
     session = NearestSession(2)
-    # a budget with room for a 256x256 run and its host buffers, whatever the double's
-    # (undeclared, so largest) per-pixel figure is
-    bpp = Upscaler(session).bytes_per_pixel
-    budget = 256 * 256 * bpp + host_bytes(256, 256, 512, 512) + 1
-    up = Upscaler(session, max_memory=budget)
+    up = Upscaler(session, max_memory="1.5GB")
     assert not up.plan(256, 256).tiled  # fits: whole image, exact result
     big = up.plan(1080, 1920)
-    assert big.tiled and big.tile_h * big.tile_w * up.bytes_per_pixel <= budget
-    small = Upscaler(session, max_memory=budget // 2).plan(1080, 1920)
+    assert big.tiled and big.tile_h * big.tile_w * up.bytes_per_pixel <= 1.5e9
+    small = Upscaler(session, max_memory="700MB").plan(1080, 1920)
     assert small.tile_h < big.tile_h  # the tile follows the budget, not the image
 
 
