@@ -170,9 +170,15 @@ class ServedModel:
             "max_batch": info.max_batch,
         }
 
-    def release_memory(self) -> None:
-        for session in self.sessions:
-            session.release_memory()
+    def release_memory(self, graph: str | None = None) -> None:
+        """The kept buffers of one of this model's graphs (by key), or of all."""
+        if graph is None:
+            for session in self.sessions:
+                session.release_memory()
+        elif graph == self.name and self.native is not None:
+            self.native.release_memory()
+        elif graph == f"{self.name}:features" and self.features is not None:
+            self.features.release_memory()
 
     def close(self) -> None:
         for session in self.sessions:
@@ -246,10 +252,11 @@ class Models:
     def describe(self) -> list[dict[str, Any]]:
         return [m.describe() for m in self.models]
 
-    def release_memory(self) -> None:
-        """Every session's kept working buffers back (on the inference thread, idle)."""
+    def release_memory(self, graph: str | None = None) -> None:
+        """The kept working buffers of one graph (by key), or of every session, back; call
+        it where no run is in progress (the replica's inference thread)."""
         for served in self.models:
-            served.release_memory()
+            served.release_memory(graph)
 
     def close(self) -> None:
         for served in self.models:

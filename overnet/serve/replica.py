@@ -83,6 +83,8 @@ class Replica:
         self.ready = False
         self.recent_s = 1.0  # smoothed request latency, for Retry-After
         self._cancels: set[threading.Event] = set()
+        #: requests in flight per graph key (a graph unused again frees its buffers)
+        self._graph_users: dict[str, int] = {}
         self._lock = threading.Lock()
         self._inference = concurrent.futures.ThreadPoolExecutor(1, "overnet-infer")
         self._requests = concurrent.futures.ThreadPoolExecutor(
@@ -191,25 +193,37 @@ class Replica:
             self.stats.in_flight += 1
 
     def release(self, seconds: float | None = None) -> None:
-        """Count a request out (its work ended, or it never started). The last one out
-        has the sessions give back their kept buffers: OpenVINO holds each graph's at the
-        largest image it ran, which the budget (counting requests in flight) cannot see."""
+        """Count a request out (its work ended, or it never started)."""
         with self._lock:
             self.stats.in_flight -= 1
-            idle = self.stats.in_flight == 0
         if seconds is not None:
             self.recent_s = 0.8 * self.recent_s + 0.2 * seconds
-        if idle and seconds is not None:
-            # on the inference thread, so never during a run; a request arriving meanwhile
-            # waits for it (tens of milliseconds) and allocates again
-            with contextlib.suppress(RuntimeError):  # closing: its sessions close anyway
-                self._inference.submit(self._release_memory)
 
-    def _release_memory(self) -> None:
+    def _graph_in(self, graph: str) -> None:
+        with self._lock:
+            self._graph_users[graph] = self._graph_users.get(graph, 0) + 1
+
+    def _graph_out(self, graph: str) -> None:
+        """The last request of a graph out has that graph give back its kept buffers:
+        OpenVINO holds each graph's at the largest image it ran, which the budget
+        (counting the requests in flight, each by its own graph) cannot see."""
+        with self._lock:
+            self._graph_users[graph] -= 1
+            unused = self._graph_users[graph] == 0
+        if unused:
+            # on the inference thread, so never during a run; a tile arriving meanwhile
+            # waits for it (milliseconds) and allocates again
+            with contextlib.suppress(RuntimeError):  # closing: its sessions close anyway
+                self._inference.submit(self._release_memory, graph)
+
+    def _release_memory(self, graph: str) -> None:
+        with self._lock:
+            if self._graph_users.get(graph):  # a request of this graph came in meanwhile
+                return
         try:
-            self.models.release_memory()
+            self.models.release_memory(graph)
         except Exception:  # a cache the runtime could not free is no reason to fail
-            log.warning("overnet serve: could not release idle memory", exc_info=True)
+            log.warning("overnet serve: could not release %s's memory", graph, exc_info=True)
 
     async def upscale(
         self, body: bytes, query: Mapping[str, str], submit: Submit
@@ -272,15 +286,18 @@ class Replica:
 
         with self._lock:
             self._cancels.add(cancel)
+        self._graph_in(graph)
         try:
             submitted = self._requests.submit(work)
         except RuntimeError:  # shut down: the replica is stopping
             self._forget(cancel)
+            self._graph_out(graph)
             self.release(None)
             raise ServeError("not_ready", "the replica is stopping", {"Retry-After": "1"}) from None
 
         def ended(_: concurrent.futures.Future) -> None:  # ran, failed or never started
             self._forget(cancel)
+            self._graph_out(graph)
             self.release(time.monotonic() - started)
 
         submitted.add_done_callback(ended)

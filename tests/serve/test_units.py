@@ -656,18 +656,19 @@ def test_closing_a_replica_stops_its_requests_first_then_closes_the_sessions(x2_
     assert closed_with_in_flight == [0]  # no request was running when the session closed
 
 
-def test_the_last_request_out_gives_the_sessions_kept_buffers_back(x2_onnx):
-    """OpenVINO keeps each graph's buffers at the largest image it ran; once no request is
-    in flight the replica frees them, on its inference thread (never during a run)."""
+def test_the_last_request_of_a_graph_gives_its_kept_buffers_back(x2_onnx):
+    """OpenVINO keeps each graph's buffers at the largest image it ran; once no request
+    of that graph is in flight the replica frees them, on its inference thread (never
+    during a run)."""
     pytest.importorskip("openvino")
     config = ServiceConfig(model=str(x2_onnx), backend="openvino", threads=1, max_batch=4)
     opened = Replica.open(config)
-    released: list[tuple[str, int]] = []
+    released: list[tuple[str, str | None, int]] = []
     original = opened.models.release_memory
 
-    def record():
-        released.append((threading.current_thread().name, opened.stats.in_flight))
-        original()
+    def record(graph=None):
+        released.append((threading.current_thread().name, graph, opened._graph_users[graph]))
+        original(graph)
 
     opened.models.release_memory = record
     try:
@@ -684,8 +685,9 @@ def test_the_last_request_out_gives_the_sessions_kept_buffers_back(x2_onnx):
         while not released and time.monotonic() < deadline:
             time.sleep(0.05)
         assert len(released) == 1
-        thread, in_flight = released[0]
-        assert thread.startswith("overnet-infer") and in_flight == 0
+        thread, graph, users = released[0]
+        assert thread.startswith("overnet-infer") and users == 0
+        assert graph == opened.models.route(2.0, None).graph.key
         # the replica still answers after freeing (the next run allocates again)
         _, again = asyncio.run(asyncio.wait_for(one(), 60))
         assert Image.open(io.BytesIO(again.data)).size == (96, 80)
