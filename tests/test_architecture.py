@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import concurrent.futures
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,9 +15,20 @@ PACKAGE = Path(__file__).resolve().parents[1] / "overnet"
 MAX_MODULE_LINES = 500
 
 
+def parse_module(path: Path) -> ast.Module:
+    """``ast.parse`` of one file, in a thread of its own: at the end of a full run CPython
+    3.11.7 once raised "SystemError: AST constructor recursion depth mismatch" from
+    ast.parse in the main thread, whose recursion bookkeeping the tests before it (torch
+    export and compile, Playwright's greenlets) had been through; a new thread starts
+    with its own."""
+    source = path.read_text(encoding="utf-8")
+    with concurrent.futures.ThreadPoolExecutor(1) as parser:
+        return parser.submit(ast.parse, source).result()
+
+
 def module_level_imports(path: Path) -> set[str]:
     """Modules imported at module level (not inside functions or TYPE_CHECKING blocks)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    tree = parse_module(path)
     found: set[str] = set()
 
     def visit(nodes: list[ast.stmt]) -> None:
@@ -102,7 +114,7 @@ MAX_CONSTRUCTOR_LINES = 45
 def test_constructors_stay_small():
     long = {}
     for path in PACKAGE.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(parse_module(path)):
             if isinstance(node, ast.FunctionDef) and node.name == "__init__":
                 lines = node.end_lineno - node.lineno + 1
                 if lines > MAX_CONSTRUCTOR_LINES:
@@ -210,7 +222,7 @@ def _file_edges(source: str, path: Path, modules: dict[str, Path], shown: str) -
             for child in ast.iter_child_nodes(node):
                 visit(child, where)
 
-    visit(ast.parse(path.read_text(encoding="utf-8")), "module level")
+    visit(parse_module(path), "module level")
     return list(edges.values())
 
 
