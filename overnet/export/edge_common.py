@@ -8,7 +8,6 @@ every other backend). The file carries ``overnet.formats.edge_metadata``'s strin
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from overnet.errors import ExportError, InputError
 from overnet.export.validate import sample_pattern
 from overnet.formats.edge_metadata import EdgeMetadata, edge_props, parse_edge_props
 from overnet.formats.onnx_metadata import ModelMetadata
+from overnet.metrics.quality import psnr
 
 #: the default tile, input pixels: a 128x128 x2 tile needs about 0.2 GB of working
 #: memory (what a phone app can hold) and keeps the overlap's recomputation at 1.3x
@@ -162,11 +162,6 @@ def check_inputs(tile: tuple[int, int]) -> list[tuple[str, np.ndarray]]:
     ]
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
-
-
 def run_checks(
     fixed: FixedGraph, run: Callable[[np.ndarray], np.ndarray], what: str
 ) -> list[tuple[str, float, float]]:
@@ -183,7 +178,7 @@ def run_checks(
                 f"the {what} gives shape {got.shape} for {x.shape}, expected {expected.shape}"
             )
         max_abs = float(np.max(np.abs(got - expected)))
-        quality = psnr(np.clip(got, 0, 1), np.clip(expected, 0, 1))
+        quality = psnr(np.clip(got, 0, 1), np.clip(expected, 0, 1), peak=1.0)
         if (fp32 and not max_abs <= FP32_MAX_ABS) or (not fp32 and quality < FP16_MIN_PSNR):
             bound = f"max abs {FP32_MAX_ABS:g}" if fp32 else f"PSNR {FP16_MIN_PSNR:g} dB"
             raise ExportError(

@@ -174,3 +174,9 @@ def as_numpy(batch: Any) -> np.ndarray:
     if isinstance(batch, np.ndarray):
         return batch
     return np.ascontiguousarray(batch.detach().float().cpu().numpy())
+
+
+def run_one_at_a_time(batch: np.ndarray, run_one: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Run an Nx3xHxW batch through a 1x3xHxW model (fixed-shape files: LiteRT, ExecuTorch)
+    one item at a time; each output is copied, as the runtimes reuse their buffers."""
+    return np.stack([np.array(run_one(item[None])[0], copy=True) for item in batch])

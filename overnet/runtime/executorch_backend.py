@@ -25,7 +25,7 @@ from overnet.formats.edge_metadata import (
     parse_edge_json,
     parse_edge_props,
 )
-from overnet.runtime.base import Session, as_numpy
+from overnet.runtime.base import Session, as_numpy, run_one_at_a_time
 from overnet.runtime.litert_backend import check_request, edge_info
 from overnet.runtime.model_source import ModelSource
 from overnet.runtime.spec import BackendSpec, Variant
@@ -94,12 +94,11 @@ class ExecuTorchSession(Session):
         self.info = edge_info("executorch", path, self.meta, threads or os.cpu_count())
 
     def _run(self, batch: Any) -> np.ndarray:
-        x = as_numpy(batch)
-        outputs = []
-        for item in x:
-            (out,) = self._method.execute([self._torch.from_numpy(item[None])])
-            outputs.append(out.numpy()[0].copy())
-        return np.stack(outputs)
+        return run_one_at_a_time(as_numpy(batch), self._run_one)
+
+    def _run_one(self, x: np.ndarray) -> np.ndarray:
+        (out,) = self._method.execute([self._torch.from_numpy(x)])
+        return out.numpy()
 
     def close(self) -> None:
         self._method = self._program = None

@@ -27,7 +27,7 @@ from overnet.formats.edge_metadata import (
     parse_edge_json,
     parse_edge_props,
 )
-from overnet.runtime.base import Session, SessionInfo, as_numpy
+from overnet.runtime.base import Session, SessionInfo, as_numpy, run_one_at_a_time
 from overnet.runtime.model_source import ModelSource
 from overnet.runtime.spec import BackendSpec, Variant
 
@@ -107,13 +107,12 @@ class LiteRTSession(Session):
         self.info = edge_info("litert", path, self.meta, threads or os.cpu_count())
 
     def _run(self, batch: Any) -> np.ndarray:
-        x = as_numpy(batch)
-        outputs = []
-        for item in x:
-            self._interpreter.set_tensor(self._in, item[None])
-            self._interpreter.invoke()
-            outputs.append(self._interpreter.get_tensor(self._out)[0].copy())
-        return np.stack(outputs)
+        return run_one_at_a_time(as_numpy(batch), self._run_one)
+
+    def _run_one(self, x: np.ndarray) -> np.ndarray:
+        self._interpreter.set_tensor(self._in, x)
+        self._interpreter.invoke()
+        return self._interpreter.get_tensor(self._out)
 
     def close(self) -> None:
         self._interpreter = None
