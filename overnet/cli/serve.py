@@ -196,6 +196,7 @@ def serve(models: tuple[str, ...], **options) -> None:
     from ray import serve as ray_serve
 
     from overnet.serve.app import run_service, stop_service
+    from overnet.serve.config import model_name
     from overnet.serve.proxy_limits import proxy_environment
 
     address = options["address"]
@@ -218,7 +219,7 @@ def serve(models: tuple[str, ...], **options) -> None:
             if config.autoscaling
             else f"{config.replicas} replica(s)"
         )
-        names = ", ".join(Path(m).name.split(".")[0] for m in config.model_paths)
+        names = ", ".join(model_name(m) for m in config.model_paths)
         click.echo(f"serving {names} as {config.name} at {url} with {replicas}; Ctrl-C to stop")
         try:
             while True:

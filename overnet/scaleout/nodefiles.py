@@ -16,7 +16,6 @@ still hash to that digest, so neither a stale version nor a swapped file is ever
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 import stat
@@ -24,10 +23,10 @@ import tempfile
 from typing import IO, Any
 
 from overnet.errors import OverNetError
+from overnet.formats.digest import sha256_file
 from overnet.scaleout.storage import copy_to_local, place_of
 
 #: bytes hashed per read when checking a cached model
-_HASH_CHUNK = 1 << 22
 
 
 class UnsafeFolder(OverNetError):
@@ -130,14 +129,14 @@ def fetch_model(uri: str, sha256: str) -> str:
         folder = tempfile.mkdtemp(prefix="overnet-model-")  # 0700, this actor's alone
     entry = os.path.join(folder, "models", sha256)
     local = os.path.join(entry, name)
-    if os.path.isfile(local) and not os.path.islink(local) and _digest(local) == sha256:
+    if os.path.isfile(local) and not os.path.islink(local) and sha256_file(local) == sha256:
         return local
     os.makedirs(entry, mode=0o700, exist_ok=True)
     scratch = tempfile.mkdtemp(prefix=".fetch-", dir=entry)  # actors of a node may race
     try:
         fetched = os.path.join(scratch, name)
         copy_to_local(place, fetched)
-        found = _digest(fetched)
+        found = sha256_file(fetched)
         if found != sha256:
             raise OverNetError(
                 f"the model {uri} changed during the run (sha256 {found[:12]}, the run "
@@ -147,11 +146,3 @@ def fetch_model(uri: str, sha256: str) -> str:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return local
-
-
-def _digest(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()

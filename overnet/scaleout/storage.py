@@ -163,7 +163,7 @@ def _write_stream(place: Place, src: IO[bytes]) -> None:
         # completes what was sent, so a failed copy deletes the object it made.
         try:
             with fs.open_output_stream(place.path) as stream:
-                _copy(src, stream)
+                shutil.copyfileobj(src, stream, CHUNK)
         except BaseException:
             with contextlib.suppress(OSError):
                 fs.delete_file(place.path)
@@ -173,7 +173,7 @@ def _write_stream(place: Place, src: IO[bytes]) -> None:
     temp = _temp_name(place)
     try:
         with fs.open_output_stream(temp.path) as stream:
-            _copy(src, stream)
+            shutil.copyfileobj(src, stream, CHUNK)
         if fs.get_file_info(place.path).type != require("pyarrow.fs").FileType.NotFound:
             fs.delete_file(place.path)  # HDFS renames refuse an existing target
         fs.move(temp.path, place.path)
@@ -183,16 +183,11 @@ def _write_stream(place: Place, src: IO[bytes]) -> None:
         raise
 
 
-def _copy(src: Any, sink: Any) -> None:
-    while chunk := src.read(CHUNK):
-        sink.write(chunk)
-
-
 def copy_to_local(place: Place, target: str) -> None:
     """Download ``place`` into the local file ``target`` in ``CHUNK`` pieces."""
     fs = filesystem(place.root)
     with fs.open_input_stream(place.path) as source, open(target, "wb") as sink:
-        _copy(source, sink)
+        shutil.copyfileobj(source, sink, CHUNK)
 
 
 def sha256_of(place: Place) -> str:

@@ -107,11 +107,6 @@ class ServiceConfig:
         return self.models or ((self.model,) if self.model else ())
 
     @property
-    def model_name(self) -> str:
-        """The first model's name (a file name without its suffixes)."""
-        return model_name(self.model_paths[0]) if self.model_paths else ""
-
-    @property
     def autoscaling(self) -> bool:
         return self.min_replicas is not None or self.max_replicas is not None
 

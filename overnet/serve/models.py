@@ -206,7 +206,7 @@ class Models:
         # above every own scale: the model that finishes the largest scales
         widest = max(self.models, key=lambda m: m.max_scale)
         widest.high = max(widest.high, widest.max_scale)
-        first = next(m for m in opened if m.name == model_name(config.model_paths[0]))
+        first = opened[0]  # opened in the order given
         self.default_scale = float(config.scale or first.scale)
         if not any(m.serves(self.default_scale) for m in self.models):
             raise InputError(f"no served model takes the default scale x{self.default_scale:g}")
