@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 
 from overnet.errors import InputError, MemoryLimitError
+from overnet.runtime.memory import return_freed_memory
 
 
 class MemoryBudget:
@@ -21,6 +22,8 @@ class MemoryBudget:
         if total <= 0:
             raise InputError(f"a memory budget must be positive, got {total} bytes")
         self.total = total
+        # a budget counts live buffers: freed ones must leave the process too
+        return_freed_memory()
         self.held = 0
         self.peak = 0  # the most held at once (reports, tests)
         self.closed = False
