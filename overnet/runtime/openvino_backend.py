@@ -209,19 +209,19 @@ class OpenVinoSession(Session):
         if facts.precision == "fp16":
             self.info.notes.append("fp16 file: OpenVINO computes in the precision above")
 
-    def _raw_run(self, batch: np.ndarray, copy: bool = True) -> np.ndarray:
-        result = self._request.infer({self._input: batch, **self._extra})
-        # infer() already copies the output (share_outputs=False); run keeps a second,
-        # independent copy as before, run_borrowed skips it (the 64-channel features).
+    def _raw_run(self, batch: np.ndarray, share: bool = False) -> np.ndarray:
+        # share_outputs=False: infer() copies the output into a new array, the caller's
+        # own; True: a view of the request's output tensor, overwritten by the next run
+        result = self._request.infer({self._input: batch, **self._extra}, share_outputs=share)
         out = result[self._compiled.outputs[0]]
-        return np.array(out, dtype=np.float32, copy=True) if copy else out
+        return out if out.dtype == np.float32 else out.astype(np.float32)
 
     def _run(self, batch: Any) -> np.ndarray:
-        return self._raw_run(as_numpy(batch))
+        return self._raw_run(as_numpy(batch), share=False)
 
     def _run_borrowed(self, batch: Any) -> np.ndarray:
-        out = self._raw_run(as_numpy(batch), copy=False)
-        return out if out.dtype == np.float32 else out.astype(np.float32)
+        # the overscale tiler consumes its 64-channel features at once: no copy of them
+        return self._raw_run(as_numpy(batch), share=True)
 
     def release_memory(self) -> None:
         # OpenVINO keeps each graph's intermediate buffers at the largest shape it has run:
