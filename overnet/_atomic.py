@@ -20,6 +20,7 @@ import contextlib
 import functools
 import os
 import re
+import shutil
 import socket
 import stat
 import tempfile
@@ -92,6 +93,34 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     with atomic_target(path) as tmp:
         tmp.write_text(text, encoding="utf-8", newline="")
     return Path(path)
+
+
+def replace_tree(staged: str | Path, path: str | Path) -> Path:
+    """Move a finished folder (or file) ``staged``, built in ``path``'s folder, to
+    ``path``. What was there is moved aside first and removed only once the new one is
+    in place, so a failure leaves the old export or the new one, never half of one."""
+    staged, path = Path(staged), Path(path)
+    old = None
+    if path.exists() or path.is_symlink():
+        old = path.with_name(f".{path.name[:_MAX_NAME_CHARS]}.overnet-old-{os.getpid()}")
+        _remove(old)
+        path.rename(old)
+    try:
+        staged.rename(path)
+    except BaseException:
+        if old is not None:  # put the previous one back
+            old.rename(path)
+        raise
+    if old is not None:
+        _remove(old)
+    return path
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _pid_alive(pid: int) -> bool:

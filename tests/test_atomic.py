@@ -15,6 +15,7 @@ from overnet._atomic import (
     atomic_target,
     is_stale_temp,
     remove_stale_temps,
+    replace_tree,
     write_bytes_atomic,
 )
 
@@ -176,3 +177,33 @@ def test_tensorrt_export_cleans_its_folder(tmp_path, monkeypatch, x2_weights):
     engine_export.export_tensorrt(x2_weights, tmp_path / "engines", echo=lines.append)
     assert not stale.exists() and user.exists()
     assert any("stale temp" in line and str(stale) in line for line in lines)
+
+
+def test_replace_tree_swaps_a_folder_and_removes_the_old(tmp_path):
+    output = tmp_path / "site"
+    output.mkdir()
+    (output / "old.txt").write_text("old")
+    staged = tmp_path / ".site.staging"
+    staged.mkdir()
+    (staged / "new.txt").write_text("new")
+    assert replace_tree(staged, output) == output
+    assert sorted(p.name for p in output.iterdir()) == ["new.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]  # nothing left aside
+
+
+def test_replace_tree_keeps_the_old_when_the_move_fails(tmp_path):
+    output = tmp_path / "model.mlpackage"
+    output.mkdir()
+    (output / "old.bin").write_text("old")
+    missing = tmp_path / ".never-built"  # the rename of a staged folder that is not there
+    with pytest.raises(FileNotFoundError):
+        replace_tree(missing, output)
+    assert (output / "old.bin").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.mlpackage"]
+
+
+def test_replace_tree_moves_a_file_into_a_new_place(tmp_path):
+    staged = tmp_path / ".out.staging"
+    staged.write_text("x")
+    replace_tree(staged, tmp_path / "out.tflite")
+    assert (tmp_path / "out.tflite").read_text() == "x" and not staged.exists()

@@ -13,13 +13,13 @@ says it did not run the model.
 from __future__ import annotations
 
 import platform
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from overnet._atomic import replace_tree
 from overnet._optional import require
 from overnet.errors import ExportError
 from overnet.export.edge_common import (
@@ -151,9 +151,7 @@ def export_coreml(
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=".overnet-coreml-") as tmp:
         staged = Path(tmp) / output.name
         model.save(str(staged))
-        if output.exists():  # --overwrite: the old package goes only once the new one exists
-            shutil.rmtree(output) if output.is_dir() else output.unlink()
-        staged.replace(output)
+        replace_tree(staged, output)  # --overwrite: the old package goes once the new is in
     size = sum(f.stat().st_size for f in output.rglob("*") if f.is_file())
     return EdgeExportResult(
         output, "coreml", precision, fixed.metadata, timer.seconds, size, checks, notes

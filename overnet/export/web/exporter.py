@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from overnet._atomic import replace_tree
 from overnet._version import __version__
 from overnet.errors import InputError
 from overnet.export.web import ort as ort_files
@@ -135,7 +136,8 @@ def export_web(
                 **{k: getattr(head, k).ravel().tolist() for k in HEAD_ARRAYS},
             }
         (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n", "utf-8")
-        _replace(staging, output)
+        staging.chmod(0o755)
+        replace_tree(staging, output)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -239,16 +241,3 @@ def _check_output(output: Path, overwrite: bool) -> None:
                 f"{output} is not a web export (no overnet config.json); --overwrite replaces "
                 "only a web export: give an empty or new folder"
             )
-
-
-def _replace(staging: Path, output: Path) -> None:
-    """Move the finished site into place; a previous export goes only once it has."""
-    old = None
-    if output.exists():
-        old = output.with_name(f".{output.name}.overnet-old")
-        shutil.rmtree(old, ignore_errors=True)
-        output.rename(old)
-    staging.chmod(0o755)
-    staging.rename(output)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
