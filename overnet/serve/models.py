@@ -44,6 +44,8 @@ class Graph:
     key: str
     run: Callable[[np.ndarray], np.ndarray]  # Nx3xhxw float32 -> RGB or features
     max_batch: int | None
+    #: gives back the buffers the session keeps between runs (no run may be in progress)
+    release: Callable[[], None]
 
 
 @dataclass(frozen=True)
@@ -95,13 +97,21 @@ class ServedModel:
             self.features = self._open(opened)  # type: ignore[assignment]
         # the scales routed here (set by Models): above low, up to high
         self.low, self.high = 1.0, self.scale
-        self.graphs: dict[str, Graph] = {}
+        #: the own graph under the model's name, the features graph under ``name:features``
+        self.own_graph: Graph | None = None
+        self.features_graph: Graph | None = None
         if self.native is not None:
-            self.graphs[self.name] = Graph(self.name, self.native.run, self.native.info.max_batch)
+            native = self.native
+            self.own_graph = Graph(
+                self.name, native.run, native.info.max_batch, native.release_memory
+            )
         if self.features is not None:
-            key = f"{self.name}:features"
-            inner = self.features
-            self.graphs[key] = Graph(key, inner.run_features, inner.info.max_batch)
+            features = self.features
+            self.features_graph = Graph(
+                f"{self.name}:features", features.run_features, features.info.max_batch,
+                features.release_memory,
+            )  # fmt: skip
+        self.graphs = {g.key: g for g in (self.own_graph, self.features_graph) if g is not None}
         self._upscalers: dict[float, Route] = {}
 
     def _open(self, session: Session) -> Session:
@@ -131,11 +141,11 @@ class ServedModel:
         if route is not None:
             return route
         if self.native is not None and scale == self.scale:
-            session, graph = self.native, self.graphs[self.name]
+            session, graph = self.native, self.own_graph
         else:
-            assert self.features is not None
+            assert self.features is not None and self.features_graph is not None
             session = OverscaleSession(self.features.inner, self.features.head, scale)
-            graph = self.graphs[f"{self.name}:features"]
+            graph = self.features_graph
         config = self.config
         upscaler = Upscaler(
             session,
@@ -169,16 +179,6 @@ class ServedModel:
             "threads": info.threads,
             "max_batch": info.max_batch,
         }
-
-    def release_memory(self, graph: str | None = None) -> None:
-        """The kept buffers of one of this model's graphs (by key), or of all."""
-        if graph is None:
-            for session in self.sessions:
-                session.release_memory()
-        elif graph == self.name and self.native is not None:
-            self.native.release_memory()
-        elif graph == f"{self.name}:features" and self.features is not None:
-            self.features.release_memory()
 
     def close(self) -> None:
         for session in self.sessions:
@@ -253,10 +253,11 @@ class Models:
         return [m.describe() for m in self.models]
 
     def release_memory(self, graph: str | None = None) -> None:
-        """The kept working buffers of one graph (by key), or of every session, back; call
+        """The kept working buffers of one graph (by key), or of every graph, back; call
         it where no run is in progress (the replica's inference thread)."""
-        for served in self.models:
-            served.release_memory(graph)
+        for key, opened in self.graphs.items():
+            if graph is None or key == graph:
+                opened.release()
 
     def close(self) -> None:
         for served in self.models:
