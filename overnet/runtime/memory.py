@@ -100,8 +100,7 @@ def return_freed_memory() -> bool:
     so after the first image the next images' buffers come from the heap, and a heap
     pinned by one live block keeps everything freed below it. A memory budget counts
     what is live; without this the process's RSS kept what was freed too (a serve replica
-    under mixed requests: RSS growth 2.00 GB for 1.99 GB of admitted estimates, 1.23 GB
-    with it; ``benchmarks/serve_production.py`` records the service's figures).
+    grew 2.35 GB on a 2 GB budget, 1.18 GB with it: ``benchmarks/serve_production.py``).
     """
     libc = _glibc()
     return bool(libc is not None and libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
