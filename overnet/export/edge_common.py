@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from overnet._atomic import write_bytes_atomic
 from overnet._version import __version__
 from overnet.errors import ExportError, InputError
 from overnet.export.validate import sample_pattern
@@ -199,3 +200,36 @@ class Timer:
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self._start
+
+
+def export_file(
+    weights: str | Path,
+    output: str | Path,
+    fmt: str,
+    suffix: str,
+    convert: Callable[[FixedGraph, bool], bytes],
+    runner: Callable[[bytes], Callable[[np.ndarray], np.ndarray]],
+    what: str,
+    *,
+    scale: float | None,
+    tile: int | tuple[int, int] | None,
+    overlap: int,
+    fp16: bool,
+    overwrite: bool,
+    validate: bool,
+) -> EdgeExportResult:
+    """One single-file edge export: the fixed graph, ``convert`` (timed) to the file's
+    bytes, the checks of ``runner(bytes)`` against PyTorch (``run_checks``), then the
+    file written atomically; nothing is written when a check fails."""
+    output = check_output_file(Path(output), suffix, overwrite)
+    precision = "fp16" if fp16 else "fp32"
+    fixed = fixed_graph(
+        weights, scale=scale, tile=check_tile(tile), overlap=overlap, precision=precision,
+        fmt=fmt,
+    )  # fmt: skip
+    with Timer() as timer:
+        data = convert(fixed, fp16)
+    checks = run_checks(fixed, runner(data), what) if validate else []
+    write_bytes_atomic(output, data)
+    size = len(data)
+    return EdgeExportResult(output, fmt, precision, fixed.metadata, timer.seconds, size, checks)

@@ -13,23 +13,19 @@ without running the model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from overnet._atomic import write_bytes_atomic
 from overnet._optional import require
 from overnet.errors import ExportError
 from overnet.export.edge_common import (
     DEFAULT_OVERLAP,
     EdgeExportResult,
     FixedGraph,
-    Timer,
-    check_output_file,
-    check_tile,
-    fixed_graph,
-    run_checks,
+    export_file,
 )
 from overnet.formats.edge_metadata import METADATA_NAME
 
@@ -90,20 +86,15 @@ def export_executorch(
     ((height, width) or a side; default 128x128): input 1 x 3 x tile float32 RGB [0, 1]
     NCHW, output at ``scale`` (default: the weights'). Run in ExecuTorch's runtime
     against PyTorch fp32 first (fp32: max abs <= 1e-4; fp16: >= 50 dB)."""
-    output = check_output_file(Path(output), SUFFIX, overwrite)
-    precision = "fp16" if fp16 else "fp32"
-    fixed = fixed_graph(
-        weights, scale=scale, tile=check_tile(tile), overlap=overlap, precision=precision,
-        fmt="executorch",
+    return export_file(
+        weights, output, "executorch", SUFFIX, convert, _runner, "ExecuTorch program",
+        scale=scale, tile=tile, overlap=overlap, fp16=fp16, overwrite=overwrite,
+        validate=validate,
     )  # fmt: skip
-    with Timer() as timer:
-        data = convert(fixed, fp16)
-    checks = []
-    if validate:
-        from overnet.runtime.executorch_backend import program_runner
 
-        checks = run_checks(fixed, program_runner(data), "ExecuTorch program")
-    write_bytes_atomic(output, data)
-    return EdgeExportResult(
-        output, "executorch", precision, fixed.metadata, timer.seconds, len(data), checks
-    )
+
+def _runner(data: bytes) -> Callable[[np.ndarray], np.ndarray]:
+    # the runtime, imported here: export may not import it at module level
+    from overnet.runtime.executorch_backend import program_runner
+
+    return program_runner(data)

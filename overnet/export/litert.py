@@ -14,22 +14,18 @@ PyTorch fp32.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from overnet._atomic import write_bytes_atomic
 from overnet._optional import require
 from overnet.errors import ExportError
 from overnet.export.edge_common import (
     DEFAULT_OVERLAP,
     EdgeExportResult,
     FixedGraph,
-    Timer,
-    check_output_file,
-    check_tile,
-    fixed_graph,
-    run_checks,
+    export_file,
 )
 from overnet.formats.edge_metadata import METADATA_NAME
 
@@ -79,6 +75,10 @@ def convert(fixed: FixedGraph, fp16: bool) -> bytes:
         return path.read_bytes()
 
 
+def _with_metadata(fixed: FixedGraph, fp16: bool) -> bytes:
+    return with_metadata(convert(fixed, fp16), fixed.metadata.to_json())
+
+
 def export_litert(
     weights: str | Path,
     output: str | Path,
@@ -94,20 +94,15 @@ def export_litert(
     ((height, width) or a side; default 128x128): input 1 x 3 x tile float32 RGB [0, 1]
     NCHW, output at ``scale`` (default: the weights'). Checked against PyTorch fp32 in
     the LiteRT interpreter first (fp32: max abs <= 1e-4; fp16: >= 50 dB)."""
-    output = check_output_file(Path(output), SUFFIX, overwrite)
-    precision = "fp16" if fp16 else "fp32"
-    fixed = fixed_graph(
-        weights, scale=scale, tile=check_tile(tile), overlap=overlap, precision=precision,
-        fmt="litert",
+    return export_file(
+        weights, output, "litert", SUFFIX, _with_metadata, _runner, "LiteRT file",
+        scale=scale, tile=tile, overlap=overlap, fp16=fp16, overwrite=overwrite,
+        validate=validate,
     )  # fmt: skip
-    with Timer() as timer:
-        data = with_metadata(convert(fixed, fp16), fixed.metadata.to_json())
-    checks = []
-    if validate:
-        from overnet.runtime.litert_backend import interpreter_runner
 
-        checks = run_checks(fixed, interpreter_runner(data), "LiteRT file")
-    write_bytes_atomic(output, data)
-    return EdgeExportResult(
-        output, "litert", precision, fixed.metadata, timer.seconds, len(data), checks
-    )
+
+def _runner(data: bytes) -> Callable[[np.ndarray], np.ndarray]:
+    # the runtime, imported here: export may not import it at module level
+    from overnet.runtime.litert_backend import interpreter_runner
+
+    return interpreter_runner(data)
