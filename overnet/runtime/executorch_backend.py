@@ -11,7 +11,6 @@ tensors, so torch is imported when a session opens (never by this module).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,15 +47,16 @@ def read_program_metadata(program: Any, source: str | Path) -> EdgeMetadata:
     return parse_edge_json(value.numpy().astype(np.uint8).tobytes(), source)
 
 
-def program_runner(data: bytes, threads: int | None = None) -> Callable[..., np.ndarray]:
-    """A function running the .pte bytes on one 1 x 3 x H x W float32 input (what the
-    export checks the program with)."""
-    return _ProgramRunner(_program(data, threads))
+def program_runner(data: bytes, threads: int | None = None) -> ProgramRunner:
+    """The .pte bytes loaded in ExecuTorch's runtime, ready to run."""
+    return ProgramRunner(_program(data, threads))
 
 
-class _ProgramRunner:
-    """``forward`` of a loaded program; holds the program, which must outlive its methods
-    (a freed program crashes them)."""
+class ProgramRunner:
+    """``forward`` of a loaded program: ``runner(x)`` runs a 1 x 3 x H x W float32 input
+    and returns the output, which the next call may overwrite (the export's check and
+    the session both run programs with it). Holds the program, which must outlive its
+    methods (a freed program crashes them)."""
 
     def __init__(self, program: Any) -> None:
         import torch
@@ -66,7 +66,7 @@ class _ProgramRunner:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         (out,) = self._method.execute([self._torch.from_numpy(np.ascontiguousarray(x, np.float32))])
-        return out.numpy().copy()
+        return out.numpy()
 
 
 class ExecuTorchSession(Session):
@@ -80,28 +80,21 @@ class ExecuTorchSession(Session):
         precision: str | None = None,
         threads: int | None = None,
     ) -> None:
-        import torch
-
-        self._torch = torch
         try:
-            # the program must outlive its methods (a freed program crashes them)
-            self._program = _program(path.read_bytes(), threads)
-            self.meta = read_program_metadata(self._program, path)
+            program = _program(path.read_bytes(), threads)
+            self.meta = read_program_metadata(program, path)
             check_request(path, self.meta, scale, precision, "executorch")
-            self._method = self._program.load_method("forward")
+            self._runner: ProgramRunner | None = ProgramRunner(program)
         except (RuntimeError, ValueError) as exc:
             raise ModelLoadError(f"ExecuTorch could not load {path}: {exc}") from exc
         self.info = edge_info("executorch", path, self.meta, threads or os.cpu_count())
 
     def _run(self, batch: Any) -> np.ndarray:
-        return run_one_at_a_time(as_numpy(batch), self._run_one)
-
-    def _run_one(self, x: np.ndarray) -> np.ndarray:
-        (out,) = self._method.execute([self._torch.from_numpy(x)])
-        return out.numpy()
+        assert self._runner is not None  # _check_open ran
+        return run_one_at_a_time(as_numpy(batch), self._runner)
 
     def close(self) -> None:
-        self._method = self._program = None
+        self._runner = None
         super().close()
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import os
 import struct
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,19 +62,25 @@ def _interpreter(data: bytes, threads: int | None) -> Any:
     return interpreter
 
 
-def interpreter_runner(data: bytes, threads: int | None = None) -> Callable[..., np.ndarray]:
-    """A function running the .tflite bytes on one 1 x 3 x H x W float32 input (what the
-    export checks the file with)."""
-    interpreter = _interpreter(data, threads)
-    inp = interpreter.get_input_details()[0]["index"]
-    out = interpreter.get_output_details()[0]["index"]
+class InterpreterRunner:
+    """One loaded .tflite file: ``runner(x)`` runs a 1 x 3 x H x W float32 input and
+    returns the output (the export's check and the session both run files with it)."""
 
-    def run(x: np.ndarray) -> np.ndarray:
-        interpreter.set_tensor(inp, np.ascontiguousarray(x, dtype=np.float32))
-        interpreter.invoke()
-        return interpreter.get_tensor(out).copy()
+    def __init__(self, interpreter: Any) -> None:
+        self.interpreter = interpreter
+        self.input_shape = tuple(int(v) for v in interpreter.get_input_details()[0]["shape"])
+        self._in = interpreter.get_input_details()[0]["index"]
+        self._out = interpreter.get_output_details()[0]["index"]
 
-    return run
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        self.interpreter.set_tensor(self._in, np.ascontiguousarray(x, dtype=np.float32))
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self._out)
+
+
+def interpreter_runner(data: bytes, threads: int | None = None) -> InterpreterRunner:
+    """The .tflite bytes loaded in LiteRT's interpreter (XNNPACK), ready to run."""
+    return InterpreterRunner(_interpreter(data, threads))
 
 
 class LiteRTSession(Session):
@@ -93,12 +98,10 @@ class LiteRTSession(Session):
         self.meta = read_litert_metadata(data, path)
         check_request(path, self.meta, scale, precision, "litert")
         try:
-            self._interpreter = _interpreter(data, threads)
+            self._runner: InterpreterRunner | None = interpreter_runner(data, threads)
         except (RuntimeError, ValueError) as exc:
             raise ModelLoadError(f"LiteRT could not load {path}: {exc}") from exc
-        inp = self._interpreter.get_input_details()[0]
-        self._in, self._out = inp["index"], self._interpreter.get_output_details()[0]["index"]
-        shape = tuple(int(v) for v in inp["shape"])
+        shape = self._runner.input_shape
         if shape != (1, 3, *self.meta.tile):
             raise ModelLoadError(
                 f"{path} takes {shape}, but its metadata says 1x3x{self.meta.tile[0]}x"
@@ -107,15 +110,11 @@ class LiteRTSession(Session):
         self.info = edge_info("litert", path, self.meta, threads or os.cpu_count())
 
     def _run(self, batch: Any) -> np.ndarray:
-        return run_one_at_a_time(as_numpy(batch), self._run_one)
-
-    def _run_one(self, x: np.ndarray) -> np.ndarray:
-        self._interpreter.set_tensor(self._in, x)
-        self._interpreter.invoke()
-        return self._interpreter.get_tensor(self._out)
+        assert self._runner is not None  # _check_open ran
+        return run_one_at_a_time(as_numpy(batch), self._runner)
 
     def close(self) -> None:
-        self._interpreter = None
+        self._runner = None
         super().close()
 
 
