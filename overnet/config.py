@@ -12,6 +12,11 @@ from overnet.errors import InputError
 #: Overscaling factors the reconstruction module can be built for.
 SUPPORTED_UPSCALES = (2, 3, 4, 5, 8)
 
+#: Input pixels neighbouring tiles share, by default, on every path that tiles (the
+#: Upscaler, the fixed-tile edge exports). See docs/figures.md for the measured effect of
+#: tile size and overlap on Set5 PSNR.
+DEFAULT_OVERLAP = 16
+
 #: Upstream trains each scale s with the reconstruction overscaling to s + 1.
 _UPSTREAM_DEFAULT_SCALE = {3: 2, 4: 3, 5: 4}
 

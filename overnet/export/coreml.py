@@ -21,9 +21,9 @@ import numpy as np
 
 from overnet._atomic import replace_tree
 from overnet._optional import require
+from overnet.config import DEFAULT_OVERLAP
 from overnet.errors import ExportError
 from overnet.export.edge_common import (
-    DEFAULT_OVERLAP,
     EdgeExportResult,
     FixedGraph,
     Timer,

@@ -27,8 +27,6 @@ from overnet.metrics.quality import psnr
 #: the default tile, input pixels: a 128x128 x2 tile needs about 0.2 GB of working
 #: memory (what a phone app can hold) and keeps the overlap's recomputation at 1.3x
 DEFAULT_TILE = (128, 128)
-#: the Upscaler's default overlap (overnet.runtime.upscaler.DEFAULT_OVERLAP)
-DEFAULT_OVERLAP = 16
 #: the checks against PyTorch fp32: max abs for fp32 files, PSNR for fp16 ones
 FP32_MAX_ABS = 1e-4
 FP16_MIN_PSNR = 50.0

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from overnet._optional import require
+from overnet.config import DEFAULT_OVERLAP
 from overnet.errors import ExportError
 from overnet.export.edge_common import (
-    DEFAULT_OVERLAP,
     EdgeExportResult,
     FixedGraph,
     export_file,

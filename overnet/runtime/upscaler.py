@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from overnet.config import output_size
+from overnet.config import DEFAULT_OVERLAP, output_size
 from overnet.errors import InputError, MemoryLimitError
 from overnet.imaging.tiling import Tile, TileBlender, batches, plan_tiles
 from overnet.runtime.base import Session
@@ -28,9 +28,6 @@ from overnet.units import parse_memory
 #: its encoding; ``runtime.memory.host_bytes``). The process itself (~0.3 GB with a
 #: model loaded) comes on top (see README, "Tiling").
 DEFAULT_MAX_MEMORY = "2GB"
-#: Input pixels shared by neighbouring tiles. See README "Tiling" for the measured effect
-#: of tile size and overlap on Set5 PSNR.
-DEFAULT_OVERLAP = 16
 #: Smallest automatic tile side: below it the per-tile global pooling drifts too far.
 MIN_AUTO_TILE = 96
 
