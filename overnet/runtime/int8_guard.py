@@ -71,12 +71,18 @@ def tile_grid(height: int, width: int, tile: int) -> list[tuple[int, int, int, i
 
 def tile_statistics(batch: np.ndarray, statistic: str, tile: int) -> np.ndarray:
     """``statistic`` of each tile: N x tiles, in ``tile_grid`` order (batch NCHW [0, 1])."""
+    x = np.asarray(batch, dtype=np.float32)
+    return grid_statistics(x, statistic, tile_grid(x.shape[2], x.shape[3], tile))
+
+
+def grid_statistics(
+    x: np.ndarray, statistic: str, grid: list[tuple[int, int, int, int]]
+) -> np.ndarray:
+    """``statistic`` of each box of ``grid`` (``tile_grid``'s): N x boxes."""
     if statistic not in STATISTICS:
         raise InputError(
             f"guard statistic must be one of {', '.join(STATISTICS)}, got {statistic!r}"
         )
-    x = np.asarray(batch, dtype=np.float32)
-    grid = tile_grid(x.shape[2], x.shape[3], tile)
     if statistic == "std":
         return np.array([[x[n, :, a:b, c:d].std() for a, b, c, d in grid] for n in range(len(x))])
     pixel = PIXEL_MAPS[statistic](x)
@@ -165,10 +171,9 @@ class GuardedSession(Session):
         return self._float
 
     def _run(self, batch: Any) -> np.ndarray:
-        x = as_numpy(batch)
-        stats = tile_statistics(x, self.spec.statistic, self.spec.tile)
-        flags = stats > self.spec.threshold
+        x = np.asarray(as_numpy(batch), dtype=np.float32)
         grid = tile_grid(x.shape[2], x.shape[3], self.spec.tile)
+        flags = grid_statistics(x, self.spec.statistic, grid) > self.spec.threshold
         self.counts.tiles += flags.size
         self.counts.float_tiles += int(flags.sum())
         self.counts.images += len(x)
@@ -178,12 +183,15 @@ class GuardedSession(Session):
             return self._int8.run(x)
         if whole.all():
             return self._float_session().run(x)
-        out = self._int8.run(x)
+        # one INT8 run for the images that stay INT8, one float run for the rest
+        mostly_int8 = np.flatnonzero(~whole)
+        int8_out = self._int8.run(x[mostly_int8])
+        out = np.empty((len(x), *int8_out.shape[1:]), np.float32)
+        out[mostly_int8] = int8_out
+        if whole.any():
+            out[whole] = self._float_session().run(x[whole])
         scale = out.shape[2] // x.shape[2]
-        for n in range(len(x)):
-            if whole[n]:
-                out[n] = self._float_session().run(x[n : n + 1])[0]
-                continue
+        for n in mostly_int8:
             for index in np.flatnonzero(flags[n]):
                 self._patch(x, out, n, grid[index], scale)
         return out

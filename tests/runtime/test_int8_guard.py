@@ -74,6 +74,12 @@ def test_flagged_tiles_run_in_float_and_the_rest_stay(x2_onnx):
         noise = np.random.default_rng(1).random((1, 3, 64, 64), dtype=np.float32)
         np.testing.assert_allclose(guarded.run(noise), reference.run(noise), atol=1e-4)
         assert guarded.counts.whole_float_images == 1
+        # a batch of both kinds: INT8 (and patches) for the first, float for the second
+        other = np.random.default_rng(2).random((1, 3, 64, 128), dtype=np.float32)
+        both = guarded.run(np.concatenate([x, other]))
+        np.testing.assert_array_equal(both[0], out[0])
+        np.testing.assert_allclose(both[1], reference.run(other)[0], atol=1e-4)
+        assert guarded.counts.whole_float_images == 2 and guarded.counts.images == 4
     assert opened == [True] and reference.run(x).shape == (1, 3, 128, 256)
     reference.close()
 
