@@ -2,11 +2,13 @@
 
 26 natural images (benchmarks/int8_images.py: Set5, three photographs installed with the
 dev extra, 18 of scikit-image's wheel) are dealt by pixel hash into a calibration folder
-(12; the export splits a search set off it), a validation folder (7: the gate) and a
-held-out folder (7) that neither the search nor the gate sees. The export runs as a user
-runs it; then the fp32 model and the written INT8 IR are scored on the held-out images
-(PSNR-Y, paper protocol, per image, the same bootstrap as the gate), with bf16 alone as a
-reference. The INT8 file's own image hashes are checked against the held-out images.
+(10; with --max-reverts N the export splits a search set off it), a validation folder (8:
+the gate) and a held-out folder (8) that neither calibration, search nor gate sees. The
+export runs as a user runs it; then the fp32 model and the written INT8 IR are scored on
+the held-out images (PSNR-Y, paper protocol, per image, the same bootstrap as the gate),
+with bf16 alone and the INT8 IR with its float layers in bf16 as references, and fp32,
+bf16 and INT8 (float layers in fp32 and in bf16) are timed side by side at 320x180. The
+INT8 file's own image hashes are checked against the held-out images.
 
     flock /tmp/bench.lock python benchmarks/int8_heldout.py ../shared/weights/OverNet_x2.pth.tar \
         [--out benchmarks/results/int8.txt] [-- extra `overnet export` options]
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -35,7 +38,9 @@ from overnet.eval import dataset_psnr_y
 from overnet.export.int8_gate import drop_stats
 from overnet.export.int8_sets import content_hash
 
-SIZES = {"calibration": 12, "validation": 7, "heldout": 7}
+SIZES = {"calibration": 10, "validation": 8, "heldout": 8}
+SPEED_SHAPE = (1, 3, 180, 320)  # NCHW, the `overnet bench` input
+SPEED_ROUNDS = 7
 
 
 def scores(path: Path, precision: str, folder: Path) -> dict[str, float]:
@@ -43,6 +48,21 @@ def scores(path: Path, precision: str, folder: Path) -> dict[str, float]:
 
     with OpenVinoSession(compile_onnx(path, precision=precision, cache=False)) as session:
         return dataset_psnr_y(session.run, folder, 2)[0]
+
+
+def speeds(runs: dict[str, tuple[Path, str]]) -> dict[str, float]:
+    """Median seconds at 320x180 of each (model, precision), interleaved round by round."""
+    from overnet.export.int8_data import interleaved_latency
+    from overnet.runtime.openvino_backend import OpenVinoSession, compile_onnx
+
+    sessions = {k: OpenVinoSession(compile_onnx(p, precision=h)) for k, (p, h) in runs.items()}
+    try:
+        return interleaved_latency(
+            {k: s.run for k, s in sessions.items()}, SPEED_SHAPE, rounds=SPEED_ROUNDS
+        )
+    finally:
+        for session in sessions.values():
+            session.close()
 
 
 def header() -> list[str]:
@@ -144,7 +164,8 @@ def run(args: argparse.Namespace, work: Path) -> list[str]:
     stats = drop_stats(fp32, int8)
     lines += [
         "",
-        "2. Held-out: the 7 images neither the calibration, the search nor the gate saw "
+        f"2. Held-out: the {len(groups['heldout'])} images neither the calibration, the search "
+        "nor the gate saw "
         f"(their pixel hashes {'are in none' if not held & seen else 'OVERLAP some'} of the file's "
         "overnet.int8_image_hashes"
         + ("" if not held & seen else f"; OVERLAP: {sorted(held & seen)}")
@@ -164,13 +185,37 @@ def run(args: argparse.Namespace, work: Path) -> list[str]:
     try:
         bf16 = drop_stats(fp32, scores(fp32_onnx, "bf16", folders["heldout"]))
         lines.append(f"    bf16 alone on the same images: {bf16.format()}")
+        mixed = drop_stats(fp32, scores(out / "model.xml", "bf16", folders["heldout"]))
+        lines.append(f"    the INT8 file with its float layers in bf16: {mixed.format()}")
     except Exception as exc:  # bf16 not native on this CPU
-        lines.append(f"    bf16 alone: not measured ({exc})")
+        lines.append(f"    bf16: not measured ({exc})")
     verdict = "within" if stats.high <= float(meta["overnet.int8_max_drop_db"]) else "BEYOND"
     lines.append(
         f"    held-out upper bound {stats.high:.3f} dB: {verdict} --max-drop "
         f"{meta['overnet.int8_max_drop_db']} dB"
     )
+    runs = {
+        "fp32": (fp32_onnx, "fp32"),
+        "bf16": (fp32_onnx, "bf16"),
+        "int8": (out / "model.xml", "int8"),
+    }
+    runs["int8 (float layers bf16)"] = (out / "model.xml", "bf16")
+    try:
+        seconds = speeds(runs)
+    except Exception as exc:  # bf16 not native on this CPU
+        runs = {k: v for k, v in runs.items() if "bf16" not in k}
+        seconds = speeds(runs)
+        lines.append(f"    (bf16 not timed: {exc})")
+    base = seconds.get("bf16")
+    lines += [
+        "",
+        f"3. Speed at {SPEED_SHAPE[3]}x{SPEED_SHAPE[2]} x2 (median of {SPEED_ROUNDS} interleaved "
+        f"rounds after a warm-up; load average now {[round(x, 2) for x in os.getloadavg()]})",
+        "",
+    ]
+    for name, value in seconds.items():
+        ratio = f"  {base / value:.2f}x bf16" if base else ""
+        lines.append(f"    {name:26s} {value:.3f} s  {seconds['fp32'] / value:.2f}x fp32{ratio}")
     return lines
 
 

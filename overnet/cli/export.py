@@ -110,21 +110,21 @@ def _openvino_options() -> Any:
             type=click.Choice(["fp32", "bf16"]),
             default=None,
             help="openvino: precision the runtime computes float layers in when not told "
-            "(default: fp32; with --int8 bf16 where the CPU has it).",
+            "(default: fp32, with --int8 too: bf16 float layers cost INT8 more than its "
+            "speed-up is worth on images of high PSNR).",
         ),
         click.option(
             "--int8",
             is_flag=True,
-            help="openvino/onnx: INT8 (NNCF, accuracy-aware) behind a PSNR-Y gate; needs "
-            "--calibration.",
+            help="openvino/onnx: INT8 (NNCF) behind a PSNR-Y gate; needs --calibration.",
         ),
         click.option("--calibration", type=folder, default=None, help="int8: images to crop."),
         click.option(
             "--search-set",
             type=folder,
             default=None,
-            help="int8: images the accuracy-control search scores (default: a quarter of "
-            "--calibration, split by pixel hash).",
+            help="int8: images the accuracy-aware search (--max-reverts N) scores (default: "
+            "a quarter of --calibration, split by pixel hash).",
         ),
         click.option(
             "--validation",
@@ -156,14 +156,17 @@ def _openvino_options() -> Any:
             "--keep-float",
             type=LibraryChoice(where, "KEEP_FLOAT"),
             default=field_default(where, "Int8Options", "keep_float"),
-            help="int8: layers never quantised (ends: entry and exit convs).",
+            help="int8: convolutions never quantised (fusion: entry and exit convs and the "
+            "body's four dense-fusion 1x1 convs; ends: entry and exit). The image path "
+            "(input, bicubic skip, output add) is never quantised.",
         ),
         click.option(
             "--max-reverts",
             type=click.IntRange(min=0),
-            default=None,
-            help="int8: at most N accuracy-control iterations (default: until met; 0: plain "
-            "post-training INT8, no layer put back in float).",
+            default=field_default(where, "Int8Options", "max_reverts"),
+            help="int8: 0: plain post-training INT8 with the fixed --keep-float set (minutes); "
+            "N > 0: NNCF's accuracy-aware search puts up to N more layers back in float "
+            "(scored on --search-set; tens of minutes).",
         ),
     )
 

@@ -1,25 +1,35 @@
-"""INT8 behind a quality gate: NNCF accuracy-aware quantisation of the OpenVINO model.
+"""INT8 behind a quality gate: NNCF post-training quantisation of the OpenVINO model.
 
-1. Three disjoint image sets (``overnet.export.int8_sets``, by pixel hash): calibration
-   (activation ranges), search (what the accuracy control scores) and validation (the
-   gate); sets not given are split from the ``--calibration`` images.
-2. NNCF (``nncf.quantize_with_accuracy_control``, preset MIXED: symmetric weights,
-   asymmetric activations) calibrates on random crops of the calibration images and puts
-   layers back into float, the most harmful first, until the mean PSNR-Y of crops of the
-   *search* images drops by at most ``search_share`` of ``max_drop`` less what the
-   precision hint (bf16) alone costs them (NNCF scores in f32); the rest of ``max_drop`` is
-   left for images the search never saw. Layers chosen by ``keep_float`` (the entry and
-   exit convolutions by default) never get quantised.
+1. Disjoint image sets (``overnet.export.int8_sets``, by pixel hash): calibration
+   (activation ranges), validation (the gate) and, only for the accuracy-aware search,
+   a search set; sets not given are split from the ``--calibration`` images.
+2. By default (``max_reverts=0``) plain ``nncf.quantize`` (preset MIXED: symmetric weights,
+   asymmetric activations; ranges from the mean of per-crop min/max) on random crops of
+   the calibration images, with a fixed set of layers left in float: the image path
+   always (the input's mean subtraction, the bicubic resizes and the output's residual Add:
+   quantising them rounds the picture itself), and the convolutions ``keep_float`` names
+   ("fusion" by default: the entry and exit convolutions and the body's four dense-fusion
+   1x1 convolutions). With ``max_reverts`` > 0 (or None: until met) NNCF's accuracy
+   control also puts layers back into float, the most harmful first, until the mean
+   PSNR-Y of crops of the *search* images drops by at most ``search_share`` of
+   ``max_drop`` less what the precision hint alone costs them.
 3. The gate: PSNR-Y per validation image (scored by ``Int8Options.score``,
    ``overnet.eval.dataset_psnr_y`` from the command line) through the openvino backend, the
-   INT8 model with its float layers in the precision hint (bf16 where native) against the
+   INT8 model with its float layers in the precision hint (fp32 unless asked) against the
    fp32 model in fp32; the mean drop, worst image and a bootstrap interval
    (``overnet.export.int8_gate``). It passes only when the interval's upper bound is within
    ``max_drop``; else, or with nothing left in INT8, QualityGateError and nothing is written.
 4. The drop and its spread, the layers kept in float, the sets' hashes and the measured
    latency of fp32, bf16 and INT8 go into the model's metadata (``overnet.int8_*``).
 
-``overnet.export.int8_onnx`` reuses the same search for an explicit Q/DQ ONNX (TensorRT).
+Why these defaults (benchmarks/results/int8.txt, run D and the notes before it): with the
+image path quantised, plain INT8 lost 1.8 dB on its own calibration images; float layers in
+bf16 cost high-PSNR images up to 0.9 dB more than in fp32; a concatenation's inputs share
+one quantiser, so quantising the body's fusion ties the signed entry features to the
+groups' ReLU ranges.
+
+``overnet.export.int8_onnx`` reuses the same quantisation for an explicit Q/DQ ONNX
+(TensorRT).
 """
 
 from __future__ import annotations
@@ -47,9 +57,16 @@ from overnet.export.int8_report import Int8Report, QualityGateError
 from overnet.export.int8_sets import ImageSets, plan_sets
 
 DEFAULT_MAX_DROP = 0.1
-#: layers never quantised: "ends" = the entry and exit convolutions, "reconstruction" =
-#: those and the overscale reconstruction's grouped convolution
-KEEP_FLOAT = ("none", "ends", "reconstruction")
+#: convolutions never quantised: "ends" = the entry and exit convolutions, "fusion" = those
+#: and the body's dense fusion (modules net.reduction1-3 and net.reduction: 1x1 convolutions
+#: over concatenations of the entry features and the groups' outputs), "reconstruction" =
+#: the ends and the overscale reconstruction's grouped convolution. The image path is
+#: never quantised, whatever this says (``image_path``).
+KEEP_FLOAT = ("none", "ends", "fusion", "reconstruction")
+#: the modules "fusion" keeps in float, as the ONNX export's name scopes spell them
+FUSION_MODULES = ("net.reduction1", "net.reduction2", "net.reduction3", "net.reduction")
+#: ONNX node metadata (torch's exporter) listing the modules a node was called in
+_SCOPES_KEY = "pkg.torch.onnx.name_scopes"
 _CONVS = ("Convolution", "GroupConvolution")
 #: the float model beside an INT8 IR (the guard's fallback), relative to its model.xml
 FLOAT_TWIN = "float"
@@ -67,9 +84,13 @@ class Int8Options:
     max_drop: float = DEFAULT_MAX_DROP  # PSNR-Y dB, upper bound of the validation interval
     crops: int = 64  # calibration crops (and as many crops of the search images)
     crop_size: int = 64  # LR crop side in pixels
-    keep_float: str = "ends"
-    precision_hint: str | None = None  # float layers; None: bf16 where native, else fp32
-    max_reverts: int | None = None  # accuracy-control iterations (None: until met; 0: plain)
+    keep_float: str = "fusion"
+    #: what the INT8 model's float layers compute in; None: fp32 (bf16 costs images of high
+    #: PSNR far more than INT8 itself: benchmarks/results/int8.txt)
+    precision_hint: str | None = None
+    #: accuracy-control iterations: 0 plain INT8 with the fixed keep_float set (no search
+    #: set); N > 0 at most N layers put back in float; None until the search target is met
+    max_reverts: int | None = 0
     speed_size: tuple[int, int] | None = (320, 180)  # latency input; None: not measured
     seed: int = 0
     search_set: Path | None = None  # what the search scores; None: split from calibration
@@ -85,15 +106,26 @@ class Int8Options:
     score: HeldOutScore | None = None
 
 
-def default_hint() -> str:
-    """bf16 where the CPU runs it natively (the float layers of the INT8 model), else fp32."""
-    from overnet.runtime.precision import native_bf16
+def module_scopes(onnx_path: Path) -> dict[str, tuple[str, ...]]:
+    """ONNX node name -> the modules it was called in (``net.GDG1``, ``net.GDG1.RB1`` ...),
+    from the node metadata torch's exporter writes; empty when the file has none."""
+    import ast
 
-    return "bf16" if native_bf16() else "fp32"
+    onnx = require("onnx", "ONNX export")
+    proto = onnx.load(str(onnx_path), load_external_data=False)
+    scopes = {}
+    for node in proto.graph.node:
+        for prop in node.metadata_props:
+            if prop.key == _SCOPES_KEY:
+                scopes[node.name] = tuple(ast.literal_eval(prop.value))
+    return scopes
 
 
-def keep_float_names(model: Any, keep: str) -> list[str]:
-    """Friendly names of the layers ``keep`` (one of KEEP_FLOAT) leaves in float."""
+def keep_float_names(
+    model: Any, keep: str, scopes: dict[str, tuple[str, ...]] | None = None
+) -> list[str]:
+    """Friendly names of the convolutions ``keep`` (one of KEEP_FLOAT) leaves in float.
+    "fusion" needs ``scopes`` (``module_scopes`` of the ONNX file the model came from)."""
     if keep not in KEEP_FLOAT:
         raise InputError(f"keep_float must be one of {', '.join(KEEP_FLOAT)}, got {keep!r}")
     convs = [op for op in model.get_ordered_ops() if op.get_type_name() in _CONVS]
@@ -102,7 +134,46 @@ def keep_float_names(model: Any, keep: str) -> list[str]:
     names = [convs[0].get_friendly_name(), convs[-1].get_friendly_name()]
     if keep == "reconstruction":
         names += [op.get_friendly_name() for op in convs if op.get_type_name() == _CONVS[1]]
+    if keep == "fusion":
+        fusion = [
+            op.get_friendly_name()
+            for op in convs
+            if set(FUSION_MODULES)
+            & set((scopes or {}).get(op.get_friendly_name().removesuffix("/WithoutBiases"), ()))
+        ]
+        if len(fusion) != len(FUSION_MODULES):
+            raise InputError(
+                f"keep_float 'fusion' found {len(fusion)} of the {len(FUSION_MODULES)} fusion "
+                "convolutions: it needs the module names torch's ONNX exporter records "
+                f"({_SCOPES_KEY}); use keep_float 'ends' for another file"
+            )
+        names += fusion
     return sorted(set(names))
+
+
+def image_path(model: Any) -> list[str]:
+    """Friendly names of the ops that carry the picture itself: the subtraction that reads
+    the input and the op that produces the output (the residual Add). With the bicubic
+    resizes (ignored by type) they are never quantised: an INT8 quantiser there rounds
+    the image to 8 bits over a calibrated range and clips what lies outside it."""
+    names = []
+    for op in model.get_ordered_ops():
+        kind = op.get_type_name()
+        if kind == "Subtract" and any(
+            v.get_node().get_type_name() == "Parameter" for v in op.input_values()
+        ):
+            names.append(op.get_friendly_name())
+        elif kind == "Result":
+            names.append(op.input_value(0).get_node().get_friendly_name())
+    return names
+
+
+def ignored_scope(model: Any, keep: list[str]) -> Any:
+    """NNCF's IgnoredScope: the convolutions ``keep`` and the image path."""
+    nncf = require("nncf", "INT8 quantisation", extra="int8")
+    return nncf.IgnoredScope(
+        names=sorted({*keep, *image_path(model)}), types=["Interpolate"], validate=False
+    )
 
 
 def int8_weights(op: Any) -> bool:
@@ -152,11 +223,13 @@ def search(
     options: Int8Options,
     target: float | None = None,
     scored: list[Pair] | None = None,
+    keep: list[str] | None = None,
 ) -> Any:
-    """NNCF accuracy-aware INT8 of ``model`` (openvino.Model) calibrated on ``pairs``:
-    layers go back to float until the mean PSNR-Y of ``scored`` (the search set; default
-    ``pairs``; NNCF evaluates in f32) drops by at most ``target`` (default
-    ``options.max_drop``)."""
+    """INT8 of ``model`` (openvino.Model) calibrated on ``pairs``, the convolutions ``keep``
+    (default: ``keep_float_names`` of ``options.keep_float``) and the image path in float.
+    Plain with ``options.max_reverts`` 0; else NNCF's accuracy control puts layers back to
+    float until the mean PSNR-Y of ``scored`` (the search set; default ``pairs``; NNCF
+    evaluates in f32) drops by at most ``target`` (default ``options.max_drop``)."""
     nncf = require("nncf", "INT8 quantisation", extra="int8")
     from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
 
@@ -166,7 +239,9 @@ def search(
 
     dataset = nncf.Dataset(pairs, lambda pair: pair.lr)
     scored_dataset = nncf.Dataset(scored if scored is not None else pairs, lambda p: p.lr)
-    ignored = keep_float_names(model, options.keep_float)
+    ignored = ignored_scope(
+        model, keep if keep is not None else keep_float_names(model, options.keep_float)
+    )
     restorer = AdvancedAccuracyRestorerParameters(
         max_num_iterations=options.max_reverts if options.max_reverts is not None else sys.maxsize
     )
@@ -178,7 +253,7 @@ def search(
                 preset=nncf.QuantizationPreset.MIXED,
                 target_device=nncf.TargetDevice.CPU,
                 subset_size=len(pairs),
-                ignored_scope=nncf.IgnoredScope(names=ignored) if ignored else None,
+                ignored_scope=ignored,
                 advanced_parameters=quantization_parameters(),
             )
         return nncf.quantize_with_accuracy_control(
@@ -190,22 +265,23 @@ def search(
             preset=nncf.QuantizationPreset.MIXED,
             target_device=nncf.TargetDevice.CPU,
             subset_size=len(pairs),
-            ignored_scope=nncf.IgnoredScope(names=ignored) if ignored else None,
+            ignored_scope=ignored,
             advanced_quantization_parameters=quantization_parameters(),
             advanced_accuracy_restorer_parameters=restorer,
         )
 
 
 def quantization_parameters() -> Any:
-    """Activation ranges from the mean of per-crop quantiles rather than min/max: an
-    outlier pixel no longer stretches the range (plain INT8 of the x2 model on Set5, same
-    calibration: 0.19 dB drop with NNCF's default ranges, 0.42 dB with global min/max,
-    0.105 dB with quantiles; benchmarks/results/int8.txt)."""
+    """Activation ranges from the mean of per-crop min/max (NNCF's default for preset
+    MIXED, stated so it cannot drift). Per-crop quantiles clip the bright and dark extremes
+    that the output depends on: with the image path in float, plain INT8 lost 0.086 dB
+    (worst image 0.30 dB) on its calibration images with quantiles against 0.068 dB
+    (worst 0.21 dB) with min/max (benchmarks/results/int8.txt, notes before run D)."""
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
     from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
     return AdvancedQuantizationParameters(
-        activations_range_estimator_params=RangeEstimatorParametersSet.MEAN_QUANTILE
+        activations_range_estimator_params=RangeEstimatorParametersSet.MEAN_MINMAX
     )
 
 
@@ -224,22 +300,35 @@ def quantize_gated(onnx_path: Path, scale: float, options: Int8Options, staging:
     if not 0 < options.search_share <= 1:
         raise InputError(f"search_share must be in (0, 1], got {options.search_share:g}")
     check_score(options)
-    hint = options.precision_hint or default_hint()
-    sets = plan_sets(options.calibration, options.search_set, options.validation, staging)
+    plain = options.max_reverts == 0
+    if plain and options.search_set is not None:
+        raise InputError(
+            "a search set is scored only by the accuracy-aware search: give --max-reverts N "
+            "(N > 0) with --search-set, or leave --search-set out for plain INT8"
+        )
+    hint = options.precision_hint or "fp32"
+    sets = plan_sets(
+        options.calibration, options.search_set, options.validation, staging, needs_search=not plain
+    )
     pairs = calibration_pairs(
         list(sets.calibration), int(scale), options.crops, options.crop_size, options.seed
     )
-    scored = calibration_pairs(
-        list(sets.search), int(scale), options.crops, options.crop_size, options.seed + 1
-    )
     start = time.perf_counter()
     fp32 = ov.Core().read_model(str(onnx_path))
-    # NNCF scores candidates in f32, the runtime computes float layers in the hint: leave
-    # room for what the hint alone costs on the search crops, and keep a share of the
-    # budget for images the search never saw (its own images flatter it)
-    budget = options.max_drop * options.search_share
-    target = max(0.0, budget - hint_cost(fp32, scored, int(scale), hint))
-    model = search(fp32, pairs, int(scale), options, target, scored)
+    keep = keep_float_names(fp32, options.keep_float, module_scopes(onnx_path))
+    target = None
+    if plain:
+        model = search(fp32, pairs, int(scale), options, keep=keep)
+    else:
+        scored = calibration_pairs(
+            list(sets.search), int(scale), options.crops, options.crop_size, options.seed + 1
+        )
+        # NNCF scores candidates in f32, the runtime computes float layers in the hint:
+        # leave room for what the hint alone costs on the search crops, and keep a share of
+        # the budget for images the search never saw (its own images flatter it)
+        budget = options.max_drop * options.search_share
+        target = max(0.0, budget - hint_cost(fp32, scored, int(scale), hint))
+        model = search(fp32, pairs, int(scale), options, target, scored, keep)
     searched = time.perf_counter() - start
     quantizers, kept = float_layers(model)
     props = {**onnx_props(onnx_path), "overnet.precision": "int8", "overnet.precision_hint": hint}
@@ -247,7 +336,7 @@ def quantize_gated(onnx_path: Path, scale: float, options: Int8Options, staging:
     xml, _ = save_ir(model, staging / "ir", props)
     report = check_gate(xml, onnx_path, int(scale), sets.validation_folder, options, hint)
     report.quantizers, report.float_layers, report.search_s = quantizers, kept, searched
-    report.target = target
+    report.target, report.searched = target, not plain
     describe_sets(report, sets, options)
     if not report.passed:
         raise QualityGateError(report)
@@ -271,13 +360,18 @@ def describe_sets(report: Int8Report, sets: ImageSets, options: Int8Options) -> 
     size = f"{options.crop_size}x{options.crop_size}"
     report.calibration = (
         f"{options.crops} crops of {size} from {len(sets.calibration)} images of "
-        f"{options.calibration.name}"
+        f"{options.calibration.name}; kept in float: the image path and --keep-float "
+        f"{options.keep_float}"
     )
     search_from = options.search_set.name if options.search_set else options.calibration.name
     val_from = options.validation.name if options.validation else options.calibration.name
+    search = (
+        f"search {len(sets.search)} (from {search_from}; {options.crops} crops of {size})"
+        if sets.search
+        else "no search set (plain INT8)"
+    )
     report.sets = (
-        f"calibration {len(sets.calibration)} images, search {len(sets.search)} (from "
-        f"{search_from}; {options.crops} crops of {size}), validation "
+        f"calibration {len(sets.calibration)} images, {search}, validation "
         f"{len(sets.validation)} (from {val_from}); disjoint by pixel hash"
     )
     report.notes, report.hashes = list(sets.notes), dict(sets.hashes)

@@ -26,6 +26,7 @@ class Int8Report:
     seconds: dict[str, float] = field(default_factory=dict)
     runtime: str = "openvino"
     target: float | None = None  # the search's own goal on the search crops (f32)
+    searched: bool = True  # False: plain INT8 (search_s is the quantisation's time)
     stats: DropStats | None = None  # per-image drops on the validation set
     sets: str = ""  # how many images each set holds and where they came from
     notes: list[str] = field(default_factory=list)  # overlaps removed, splits made
@@ -83,7 +84,12 @@ class Int8Report:
             f"  {self.quantizers} quantizers; {len(self.float_layers)} layers kept in float"
             + (f": {', '.join(self.float_layers)}" if self.float_layers else ""),
             f"  calibration {self.calibration}"
-            + (f"; accuracy-aware search {self.search_s:.0f} s" if self.search_s else "")
+            + (
+                f"; {'accuracy-aware search' if self.searched else 'plain INT8'} "
+                f"{self.search_s:.0f} s"
+                if self.search_s
+                else ""
+            )
             + (
                 f" (to <= {self.target:.3f} dB on the crops in f32)"
                 if self.target is not None
@@ -121,8 +127,8 @@ class QualityGateError(ExportError):
             )
         super().__init__(
             f"INT8 quality gate failed, nothing written: {why}.\n{report.format()}\n"
-            "Raise --max-drop, calibrate and search on more or more varied images, give a "
-            "larger --validation set (a narrower interval), or keep more layers in float "
-            "(--keep-float reconstruction)"
+            "Calibrate on more or more varied images, give a larger --validation set (a "
+            "narrower interval), let the accuracy-aware search put layers back in float "
+            "(--max-reverts N), or raise --max-drop"
         )
         self.report = report

@@ -1,5 +1,6 @@
-"""Three disjoint image sets for INT8: calibration (activation ranges), search (what NNCF's
-accuracy control scores candidate models on) and validation (the gate).
+"""Disjoint image sets for INT8: calibration (activation ranges), validation (the gate) and,
+for the accuracy-aware search only, search (what NNCF's accuracy control scores candidate
+models on; plain INT8 has none).
 
 An image is known by the sha256 of its decoded RGB pixels and size, so a copy under another
 name, or a PNG of the same pixels, is the same image. An image found in two sets stays in
@@ -101,13 +102,21 @@ def _split_off(pool: dict[str, Path], count: int) -> dict[str, Path]:
 
 
 def plan_sets(
-    calibration: Path, search: Path | None, validation: Path | None, staging: Path
+    calibration: Path,
+    search: Path | None,
+    validation: Path | None,
+    staging: Path,
+    *,
+    needs_search: bool = True,
 ) -> ImageSets:
-    """Resolve the three sets; ``staging`` receives the split validation folder (links).
+    """Resolve the sets; ``staging`` receives the split validation folder (links).
+    ``needs_search`` False (plain INT8): no search set, ``search`` must be None.
 
     InputError when a set is left with fewer images than MIN_IMAGES (saying which images
     went where) or a folder holds no images.
     """
+    if not needs_search and search is not None:
+        raise InputError("a search set is given but plain INT8 scores none")
     notes: list[str] = []
     cal = _hashed(folder_images(calibration), "calibration", notes)
     if not cal:
@@ -129,12 +138,12 @@ def plan_sets(
     if val is None:
         val = _split_off(cal, max(MIN_IMAGES["validation"], share))
         notes.append(f"validation: {len(val)} of the {given} calibration images (split by hash)")
-    if srch is None:
+    if srch is None and needs_search:
         srch = _split_off(cal, max(MIN_IMAGES["search"], share))
         notes.append(f"search: {len(srch)} of the {given} calibration images (split by hash)")
-    sets = {"calibration": cal, "search": srch, "validation": val}
+    sets = {"calibration": cal, "search": srch or {}, "validation": val}
     for role, images in sets.items():
-        if len(images) < MIN_IMAGES[role]:
+        if len(images) < MIN_IMAGES[role] and (role != "search" or needs_search):
             raise InputError(
                 f"the {role} set has {len(images)} image(s) left, at least {MIN_IMAGES[role]} "
                 f"needed; every image may serve one set only ({'; '.join(notes) or 'no overlap'})."
@@ -151,7 +160,7 @@ def plan_sets(
             os.symlink(path.resolve(), folder / path.name)
     return ImageSets(
         tuple(cal.values()),
-        tuple(srch.values()),
+        tuple(sets["search"].values()),
         tuple(val.values()),
         folder,
         {role: tuple(k[:16] for k in sorted(images)) for role, images in sets.items()},

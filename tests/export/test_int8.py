@@ -21,7 +21,15 @@ pytest.importorskip("torch")
 from overnet.cli import main
 from overnet.errors import InputError
 from overnet.eval import dataset_psnr_y
-from overnet.export.int8 import Int8Options, check_gate, search
+from overnet.export.int8 import (
+    FUSION_MODULES,
+    Int8Options,
+    check_gate,
+    keep_float_names,
+    module_scopes,
+    quantize_gated,
+    search,
+)
 from overnet.export.int8_data import calibration_pairs
 from overnet.export.openvino_ir import onnx_props, save_ir
 from overnet.runtime import open_session
@@ -56,6 +64,56 @@ def test_plain_int8_loses_more_than_the_gate(tiny_sets, x2_onnx, tmp_path):
     report = check_gate(xml, x2_onnx, 2, val, options, "fp32")
     assert report.drop > 0.1, report.format()
     assert not report.passed
+
+
+def test_the_image_path_is_never_quantised(tiny_sets, x2_onnx):
+    """Even with no convolution kept in float, the picture itself stays float: no quantiser
+    on the input, nor before the ops that read it (the mean subtraction, the bicubic skip)
+    or the output's residual Add."""
+    import openvino as ov
+
+    cal, _ = tiny_sets
+    options = Int8Options(cal, keep_float="none", **TINY)
+    model = search(ov.Core().read_model(str(x2_onnx)), calibration_pairs(cal, 2, 8, 24), 2, options)
+    ops = model.get_ordered_ops()
+    assert sum(op.get_type_name() == "FakeQuantize" for op in ops) > 0  # the rest is INT8
+
+    def inputs(op):
+        return [v.get_node() for v in op.input_values()]
+
+    readers = [o for o in ops if any(i.get_type_name() == "Parameter" for i in inputs(o))]
+    assert "FakeQuantize" not in {o.get_type_name() for o in readers}
+    # the input feeds the mean subtraction (then the body) and the bicubic skip
+    assert sorted(o.get_type_name() for o in readers if o.get_type_name() != "ShapeOf") == [
+        "Interpolate",
+        "Subtract",
+    ]
+    (out,) = [inputs(o)[0] for o in ops if o.get_type_name() == "Result"]
+    assert out.get_type_name() == "Add"
+    for op in (*readers, out):
+        assert not [i for i in inputs(op) if i.get_type_name() == "FakeQuantize"], op
+
+
+def test_fusion_keeps_the_body_fusion_convolutions_in_float(x2_onnx):
+    import openvino as ov
+
+    model = ov.Core().read_model(str(x2_onnx))
+    scopes = module_scopes(x2_onnx)
+    names = keep_float_names(model, "fusion", scopes)
+    ends = keep_float_names(model, "ends")
+    assert set(ends) < set(names) and len(names) == len(ends) + len(FUSION_MODULES)
+    added = [scopes[n.removesuffix("/WithoutBiases")] for n in set(names) - set(ends)]
+    assert {m for scope in added for m in scope} >= set(FUSION_MODULES)
+    assert not any(".GDG" in m for scope in added for m in scope)  # none inside the groups
+    with pytest.raises(InputError, match="fusion"):  # a file without module names
+        keep_float_names(model, "fusion", {})
+
+
+def test_a_search_set_needs_the_search(tiny_sets, tmp_path):
+    cal, val = tiny_sets
+    options = Int8Options(cal, val, search_set=val, score=dataset_psnr_y)  # max_reverts 0
+    with pytest.raises(InputError, match="--max-reverts N"):
+        quantize_gated(tmp_path / "unused.onnx", 2, options, tmp_path / "stage")
 
 
 def test_without_a_held_out_score_nothing_runs(tiny_sets, x2_weights, tmp_path):
@@ -109,11 +167,17 @@ def test_a_passing_int8_ir_loads_and_is_registered(tiny_sets, x2_weights, tmp_pa
     options = Int8Options(cal, val, max_drop=5.0, speed_size=(32, 24), **TINY)
     result, report = export_openvino_int8(x2_weights, tmp_path / "ir", options, validate=False)
     assert report.passed and report.quantizers > 0 and set(report.seconds) >= {"fp32", "int8"}
-    assert {"node_conv2d", "node_conv2d_61"} <= set(report.float_layers)  # keep "ends"
+    # the defaults: plain INT8, keep "fusion" (ends and the body's four fusion convs), float
+    # layers in fp32, no search set
+    fusion = {"node_conv2d_19", "node_conv2d_38", "node_conv2d_57", "node_conv2d_58"}
+    assert {"node_conv2d", "node_conv2d_61", *fusion} <= set(report.float_layers)
+    assert report.precision_hint == "fp32" and not report.searched
+    assert result.metadata["overnet.precision_hint"] == "fp32"
+    assert "no search set (plain INT8)" in report.format()
     assert result.metadata["overnet.precision"] == "int8"
     assert float(result.metadata["overnet.int8_drop_upper_db"]) >= report.drop
     hashes = json.loads(result.metadata["overnet.int8_image_hashes"])
-    assert [len(hashes[r]) for r in ("calibration", "search", "validation")] == [2, 1, 3]
+    assert [len(hashes[r]) for r in ("calibration", "search", "validation")] == [3, 0, 3]
     assert "warning: only 3 validation images" in report.format()
     x = np.random.default_rng(0).random((1, 3, 20, 20), dtype=np.float32)
     with open_session(result.xml, "openvino-int8") as session:

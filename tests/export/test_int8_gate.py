@@ -54,6 +54,15 @@ def test_unsplit_calibration_gives_three_disjoint_sets_by_hash_order(tmp_path):
     assert again.hashes == sets.hashes
 
 
+def test_plain_int8_splits_no_search_set(tmp_path):
+    _pictures(tmp_path / "cal", 8, 0)
+    sets = plan_sets(tmp_path / "cal", None, None, tmp_path / "stage", needs_search=False)
+    assert (len(sets.calibration), len(sets.search), len(sets.validation)) == (6, 0, 2)
+    assert sets.hashes["search"] == () and not any("search" in n for n in sets.notes)
+    with pytest.raises(InputError, match="plain INT8 scores none"):
+        plan_sets(tmp_path / "cal", tmp_path / "cal", None, tmp_path / "s2", needs_search=False)
+
+
 def test_an_image_in_two_sets_stays_in_the_later_one(tmp_path):
     cal = _pictures(tmp_path / "cal", 4, 0)
     _pictures(tmp_path / "val", 3, 1)
