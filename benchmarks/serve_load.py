@@ -82,11 +82,15 @@ def direct_rate(upscaler, bodies: list[bytes]) -> tuple[float, float, float]:
 
 
 def load(port: int, bodies: list[bytes], concurrency: int, deadline_s: float) -> dict:
-    """Send every body once from ``concurrency`` threads; latencies and errors."""
+    """Send every body from ``concurrency`` threads until it is answered; latencies
+    (from the first send, waits included) and errors. A 503 (the replica's memory is
+    taken: admission by memory) is sent again after its Retry-After, as a client should,
+    until the level's deadline."""
     todo = list(enumerate(bodies))
     lock = threading.Lock()
     latencies: list[float] = []
     errors: list[str] = []
+    busy = [0]
     stop_at = time.monotonic() + deadline_s
 
     def worker() -> None:
@@ -97,15 +101,24 @@ def load(port: int, bodies: list[bytes], concurrency: int, deadline_s: float) ->
                     break
                 _, body = todo.pop()
             sent = time.perf_counter()
-            try:
-                connection.request("POST", "/v1/upscale", body=body)
-                response = connection.getresponse()
-                data = response.read()
-                ok = response.status == 200 and data[:4] == b"\x89PNG"
-            except OSError as exc:
-                ok, data = False, str(exc).encode()
-                connection.close()
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=deadline_s)
+            while True:
+                try:
+                    connection.request("POST", "/v1/upscale", body=body)
+                    response = connection.getresponse()
+                    data = response.read()
+                    ok = response.status == 200 and data[:4] == b"\x89PNG"
+                except OSError as exc:
+                    ok, data, response = False, str(exc).encode(), None
+                    connection.close()
+                    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=deadline_s)
+                wait = float(response.getheader("Retry-After", "1")) if response else 0.0
+                if ok or response is None or response.status != 503:
+                    break
+                if time.monotonic() + wait >= stop_at:
+                    break
+                with lock:
+                    busy[0] += 1
+                time.sleep(wait)
             with lock:
                 if ok:
                     latencies.append(time.perf_counter() - sent)
@@ -135,6 +148,7 @@ def load(port: int, bodies: list[bytes], concurrency: int, deadline_s: float) ->
         "p50": statistics.median(latencies) if latencies else float("nan"),
         "p99": float(np.percentile(latencies, 99)) if latencies else float("nan"),
         "first_error": errors[0] if errors else "",
+        "busy": busy[0],
     }
 
 
@@ -162,13 +176,14 @@ def report(say, args, served, directs, results, metrics, load_before) -> None:
         + ", ".join(f"{d[1]:.4f} (upscale alone {d[2]:.4f})" for d in directs)
     )
     say()
-    head = ("concurrency", "requests", "errors", "images/s", "MP/s", "p50 s", "p99 s")
+    head = ("concurrency", "requests", "errors", "503 retried", "images/s", "MP/s")
+    head += ("p50 s", "p99 s")
     say(" ".join(f"{h:>11s}" for h in (*head, "direct MP/s", "vs direct")))
     ratios = []
     for i, r in enumerate(results):
         around = (directs[i][1] + directs[i + 1][1]) / 2
         ratios.append(r["mps"] / around)
-        row = [r["concurrency"], r["requests"], r["errors"]]
+        row = [r["concurrency"], r["requests"], r["errors"], r["busy"]]
         row += [f"{r['rate']:.3f}", f"{r['mps']:.4f}", f"{r['p50']:.2f}", f"{r['p99']:.2f}"]
         row += [f"{around:.4f}", f"{ratios[-1]:.2f}"]
         say(" ".join(f"{v:>11}" for v in row))
