@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import socket
 from collections.abc import Iterator
 
@@ -31,11 +33,15 @@ def encoded(image: Image.Image, fmt: str = "PNG") -> bytes:
     return buffer.getvalue()
 
 
-@pytest.fixture(scope="module")
-def ray_instance() -> Iterator[None]:
-    """One local Ray (2 CPUs, no dashboard) for the module; Serve and Ray stopped after."""
+@contextlib.contextmanager
+def local_ray(environment: dict[str, str] | None = None) -> Iterator[None]:
+    """One local Ray (2 CPUs, no dashboard) started with ``environment`` added to this
+    process's (what `overnet serve` sets before it starts Ray); Serve, Ray and the
+    environment restored on the way out."""
     ray = pytest.importorskip("ray")
     serve = pytest.importorskip("ray.serve")
+    saved = dict(os.environ)
+    os.environ.update(environment or {})
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         yield
@@ -44,3 +50,12 @@ def ray_instance() -> Iterator[None]:
             serve.shutdown()
         finally:
             ray.shutdown()
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+@pytest.fixture(scope="module")
+def ray_instance() -> Iterator[None]:
+    """One local Ray for the module (``local_ray``)."""
+    with local_ray():
+        yield

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import socket
 import threading
 import time
@@ -24,7 +23,7 @@ from PIL import Image
 from overnet.errors import OverNetError
 from overnet.serve import Client, Limits, ServiceConfig, ServiceError
 from overnet.serve.metrics import parse
-from tests.serve.conftest import encoded, free_port, noise
+from tests.serve.conftest import encoded, free_port, local_ray, noise
 
 pytest.importorskip("ray.serve")
 WAIT_MS = 1500
@@ -39,22 +38,10 @@ PREFIX = "/limits"
 def cluster():
     """One local Ray whose proxies refuse bodies over the limit under PREFIX (the
     environment `overnet serve` sets before it starts Ray)."""
-    ray = pytest.importorskip("ray")
-    serve = pytest.importorskip("ray.serve")
     from overnet.serve.proxy_limits import proxy_environment
 
-    saved = dict(os.environ)
-    os.environ.update(proxy_environment({PREFIX: LIMITS.max_body_bytes}))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
+    with local_ray(proxy_environment({PREFIX: LIMITS.max_body_bytes})):
         yield
-    finally:
-        try:
-            serve.shutdown()
-        finally:
-            ray.shutdown()
-            os.environ.clear()
-            os.environ.update(saved)
 
 
 @pytest.fixture(scope="module")
