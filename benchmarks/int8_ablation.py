@@ -31,14 +31,14 @@ import int8_heldout
 import int8_images
 
 from overnet.eval import dataset_psnr_y
-from overnet.export.int8 import (
+from overnet.export.int8_data import calibration_pairs, interleaved_latency, ov_predictor
+from overnet.export.int8_gate import drop_stats
+from overnet.export.int8_layers import (
     FUSION_MODULES,
     image_path,
     keep_float_names,
     module_scopes,
 )
-from overnet.export.int8_data import calibration_pairs, interleaved_latency, ov_predictor
-from overnet.export.int8_gate import drop_stats
 
 SPEED_SHAPE = (1, 3, 180, 320)
 

@@ -23,11 +23,11 @@ from overnet.export.int8 import (
     QualityGateError,
     check_score,
     gate_report,
-    int8_weights,
     quantization_parameters,
     quantize_gated,
 )
 from overnet.export.int8_data import HeldOutScore, calibration_pairs
+from overnet.export.int8_layers import int8_weights
 from overnet.formats.onnx_metadata import INPUT_NAME
 
 #: OpenVINO op types whose float/INT8 choice carries over to the ONNX node of that name

@@ -21,16 +21,9 @@ pytest.importorskip("torch")
 from overnet.cli import main
 from overnet.errors import InputError
 from overnet.eval import dataset_psnr_y
-from overnet.export.int8 import (
-    FUSION_MODULES,
-    Int8Options,
-    check_gate,
-    keep_float_names,
-    module_scopes,
-    quantize_gated,
-    search,
-)
+from overnet.export.int8 import Int8Options, check_gate, quantize_gated, search
 from overnet.export.int8_data import calibration_pairs
+from overnet.export.int8_layers import FUSION_MODULES, keep_float_names, module_scopes
 from overnet.export.openvino_ir import onnx_props, save_ir
 from overnet.runtime import open_session
 
