@@ -220,3 +220,27 @@ def test_ort_npm_uses_the_checked_tarball_in_the_overnet_cache(
 
     monkeypatch.setattr(ort.urllib.request, "urlopen", no_download)
     assert exporter._ort_package("npm", None) == ort_package
+
+
+def test_self_check_holds_onnxruntimes_output_for_the_pattern(x2_onnx):
+    """config.json's self-check: the built-in pattern and every stride-th value of
+    onnxruntime's output for it, which the page compares its provider's output with."""
+    import base64
+
+    import numpy as np
+    import onnxruntime
+
+    from overnet.export.validate import sample_pattern
+
+    check = exporter.self_check(x2_onnx)
+    side = exporter.SELF_CHECK_SIDE
+    x = np.frombuffer(base64.b64decode(check["input"]), "<f4").reshape(check["shape"])
+    assert check["shape"] == [1, 3, side, side] and np.array_equal(x, sample_pattern(side, side))
+    session = onnxruntime.InferenceSession(str(x2_onnx), providers=["CPUExecutionProvider"])
+    out = session.run(None, {session.get_inputs()[0].name: x})[0].ravel()
+    assert check["output_size"] == out.size == 3 * (2 * side) ** 2
+    kept = np.frombuffer(base64.b64decode(check["output"]), "<f4")
+    assert check["stride"] > 1 and len(kept) <= exporter.SELF_CHECK_VALUES
+    np.testing.assert_array_equal(kept, out[:: check["stride"]])
+    assert kept.std() > 0.05  # a picture, not a constant a broken graph might also give
+    assert 0 < check["max_abs"] < 0.01

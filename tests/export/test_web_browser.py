@@ -73,8 +73,10 @@ def test_set5_x2_in_the_browser_matches_python(page, site_url, x2_site, tmp_path
     lr = shared_file("data", "Set5", "LR_bicubic", "X2", "butterflyx2.png")
     runtime = _open(page, site_url)
     # served with COOP/COEP, the page is cross-origin isolated and runs WASM threads;
-    # headless Chromium here has no WebGPU adapter
+    # this browser is started without WebGPU (tests/export/test_web_webgpu.py has it)
     assert runtime == {"backend": "wasm", "threads": min(os.cpu_count(), 16), "isolated": "true"}
+    # the self-check the page ran on WASM at load: onnxruntime's own output, to float noise
+    assert float(page.locator("#runtime").get_attribute("data-self-check")) <= 1e-4
     page.click("#settings summary")
     page.fill("#tile", str(TILE))
     page.fill("#overlap", str(OVERLAP))

@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from overnet._atomic import replace_tree
+from overnet._optional import require
 from overnet._version import __version__
 from overnet.errors import InputError
 from overnet.export.web import ort as ort_files
@@ -129,6 +130,7 @@ def export_web(
             for name, data in copied.items():
                 (staging / "ort" / name).write_bytes(data)
         config = _config(meta.scale, meta.upscale, tile, overlap, memory, base)
+        config["selfcheck"] = self_check(staging / MODEL_NAME)
         if head is not None:
             config["overscale"] = {
                 "upscale": head.upscale,
@@ -192,6 +194,38 @@ def _config(
             "builds": {name: vars(build) for name, build in ort_files.BUILDS.items()},
             "integrity": {name: ort_files.INTEGRITY[name] for name in ort_files.page_files()},
         },
+    }
+
+
+#: the self-check's input side (pixels) and most output values kept, and the largest
+#: difference (max abs, graph output units) the page accepts from the provider it chose:
+#: float32 kernels summing in another order stay near 1e-5; a wrong kernel is far above
+SELF_CHECK_SIDE = 32
+SELF_CHECK_VALUES = 4096
+SELF_CHECK_MAX_ABS = 2e-3
+
+
+def self_check(model: Path) -> dict:
+    """What the page runs once after it opens the model: the built-in pattern (1 x 3 x
+    SELF_CHECK_SIDE^2 float32 [0, 1]) and onnxruntime's output of the exported graph for
+    it (every ``stride``-th value, little-endian float32, base64). A provider whose output
+    differs by more than ``max_abs`` is not used (docs/web.md, "Self-check")."""
+    import base64
+
+    ort = require("onnxruntime", "the web export's self-check")
+    from overnet.export.validate import sample_pattern
+
+    x = sample_pattern(SELF_CHECK_SIDE, SELF_CHECK_SIDE)
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    out = session.run(None, {session.get_inputs()[0].name: x})[0].astype("<f4").ravel()
+    stride = -(-out.size // SELF_CHECK_VALUES)
+    return {
+        "shape": list(x.shape),
+        "input": base64.b64encode(x.astype("<f4").tobytes()).decode("ascii"),
+        "output_size": int(out.size),
+        "stride": stride,
+        "output": base64.b64encode(out[::stride].tobytes()).decode("ascii"),
+        "max_abs": SELF_CHECK_MAX_ABS,
     }
 
 

@@ -50,11 +50,12 @@ worker.onmessage = (event) => {
   if (m.type === "ready") {
     ready = true;
     status.dataset.state = "ready";
-    Object.assign(status.dataset, { backend: m.backend, threads: m.threads, isolated: m.isolated });
+    Object.assign(status.dataset, { backend: m.backend, threads: m.threads, isolated: m.isolated, selfCheck: m.selfCheck, fallback: m.fallback || "" });
     const threads = m.backend === "wasm" ? `, ${m.threads} thread${m.threads > 1 ? "s" : ""}` : "";
     const why = m.isolated ? "" : " (one thread: the page is not cross-origin isolated)";
     const gpu = m.adapter ? ` on ${m.adapter}` : "";
-    status.textContent = `Ready: onnxruntime-web ${m.ortVersion}, ${m.backend}${gpu}${threads}${m.backend === "wasm" ? why : ""}.`;
+    const fallback = m.fallback ? ` (${m.fallback})` : "";
+    status.textContent = `Ready: onnxruntime-web ${m.ortVersion}, ${m.backend}${gpu}${threads}${m.backend === "wasm" ? why : ""}${fallback}.`;
     pump();
   } else if (m.type === "failed") {
     status.dataset.state = "failed";

@@ -63,13 +63,57 @@ async function load(options) {
   ort.env.wasm.wasmPaths = { mjs: factory };
   ort.env.wasm.wasmBinary = wasm;
   const model = await (await fetch(config.model)).arrayBuffer();
-  session = await ort.InferenceSession.create(model, {
-    // WebGPU with the WASM provider behind it: nodes (or a whole device) WebGPU cannot
-    // take run on the CPU instead of failing
-    executionProviders: kind === "webgpu" ? ["webgpu", "wasm"] : ["wasm"],
-    graphOptimizationLevel: "all",
-  });
-  return { backend: kind, threads, isolated, ortVersion: config.ort.version, adapter: adapter ? adapterName(adapter) : null };
+  // a copy of the bytes for each session opened (a fallback opens a second one)
+  const open = (providers) =>
+    ort.InferenceSession.create(new Uint8Array(model.slice(0)), { executionProviders: providers, graphOptimizationLevel: "all" });
+  // WebGPU with the WASM provider behind it: nodes (or a whole device) WebGPU cannot
+  // take run on the CPU instead of failing
+  session = await open(kind === "webgpu" ? ["webgpu", "wasm"] : ["wasm"]);
+  const gpu = adapter ? adapterName(adapter) : null;
+  let backend = kind;
+  let fallback = null;
+  let difference = await selfCheck();
+  if (kind === "webgpu" && difference > config.selfcheck.max_abs) {
+    // a provider that computes this graph wrongly on this device is not used
+    const why = `WebGPU (${gpu}) differs from the export's self-check by ${difference.toExponential(2)} (max abs; limit ${config.selfcheck.max_abs})`;
+    if (want === "webgpu") throw new Error(`${why}: its results would be wrong here; open the page with ?backend=wasm`);
+    await session.release?.();
+    session = await open(["wasm"]);
+    backend = "wasm";
+    fallback = `${why}; running on WASM instead`;
+    difference = await selfCheck();
+  }
+  if (difference > config.selfcheck.max_abs) {
+    throw new Error(`the model's output differs from the export's self-check by ${difference.toExponential(2)} (max abs): the files are damaged or mismatched; export the site again`);
+  }
+  return { backend, threads, isolated, ortVersion: config.ort.version, adapter: backend === "webgpu" ? gpu : null, fallback, selfCheck: difference };
+}
+
+/** Little-endian float32 values of a base64 string (config.json's self-check). */
+function floats(base64) {
+  const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+  return new Float32Array(bytes.buffer);
+}
+
+/**
+ * Run the export's self-check input and return the largest difference from the output
+ * onnxruntime gave for it at export time (every stride-th value; Infinity when the
+ * output's size differs).
+ */
+async function selfCheck() {
+  const check = config.selfcheck;
+  const feeds = { [session.inputNames[0]]: new ort.Tensor("float32", floats(check.input), check.shape) };
+  const output = (await session.run(feeds))[session.outputNames[0]];
+  const got = output.data;
+  output.dispose?.();
+  if (got.length !== check.output_size) return Infinity;
+  const expected = floats(check.output);
+  let worst = 0;
+  for (let j = 0; j < expected.length; j += 1) {
+    const difference = Math.abs(got[j * check.stride] - expected[j]);
+    if (!(difference <= worst)) worst = Number.isNaN(difference) ? Infinity : difference;
+  }
+  return worst;
 }
 
 function adapterName(adapter) {
