@@ -123,9 +123,20 @@ class RowRefused(InputError):
 
 
 def make_input(spec: RowSpec) -> np.ndarray:
-    """A deterministic Nx3xHxW float32 batch in [0, 1] (same for every backend)."""
+    """A deterministic Nx3xHxW float32 batch in [0, 1] (same for every backend) whose
+    spectrum falls as 1/frequency, as photographs' do. Uniform noise would be nothing a
+    user upscales, and the INT8 guard sends every tile of it to the float model, so the
+    openvino-int8 row would time float."""
     rng = np.random.default_rng(spec.seed)
-    return rng.random((spec.batch, 3, spec.height, spec.width), dtype=np.float32)
+    h, w = spec.height, spec.width
+    frequency = np.hypot(np.fft.fftfreq(h)[:, None], np.fft.rfftfreq(w)[None, :])
+    frequency[0, 0] = 1.0  # the mean: any value, the range is normalised below
+    shape = (spec.batch, 3, h, w // 2 + 1)
+    spectrum = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)) / frequency
+    field = np.fft.irfft2(spectrum, s=(h, w))
+    low = field.min(axis=(2, 3), keepdims=True)
+    high = field.max(axis=(2, 3), keepdims=True)
+    return ((field - low) / np.maximum(high - low, 1e-12)).astype(np.float32)
 
 
 def open_row_session(spec: RowSpec) -> Any:

@@ -100,3 +100,21 @@ def test_a_good_row_is_ok_and_every_status_is_known():
     result, output = run_row(_spec(), lambda spec: _Nearest())
     assert result.status == "ok" and output.shape == (1, 3, 32, 32)
     assert set(STATUSES) == {"ok", "unavailable", "refused", "oom", "killed", "error"}
+
+
+def test_bench_input_is_a_deterministic_photo_like_field():
+    """1/f spectrum, like photographs: far smoother than uniform noise (which the INT8
+    guard would send to float whole), the full [0, 1] range, the same every time."""
+    import numpy as np
+
+    from overnet.bench.runner import make_input
+    from overnet.runtime.int8_guard import tile_statistics
+
+    spec = RowSpec("openvino", "openvino", "m", "m.onnx", 2.0, 160, 90, 2)  # 160 wide
+    x = make_input(spec)
+    assert x.shape == (2, 3, 90, 160) and x.dtype == np.float32
+    assert np.array_equal(x, make_input(spec)) and not np.array_equal(x[0], x[1])
+    assert x.min() == 0.0 and x.max() == 1.0
+    noise = np.random.default_rng(0).random(x.shape, dtype=np.float32)
+    smooth, rough = (tile_statistics(a, "laplacian", 32) for a in (x, noise))
+    assert smooth.max() < rough.min() / 3
