@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 
 from overnet.errors import InputError, MemoryLimitError
-from overnet.runtime.memory import return_freed_memory
+from overnet.runtime.memory import trim_heap
 
 
 class MemoryBudget:
@@ -22,8 +22,6 @@ class MemoryBudget:
         if total <= 0:
             raise InputError(f"a memory budget must be positive, got {total} bytes")
         self.total = total
-        # a budget counts live buffers: freed ones must leave the process too
-        return_freed_memory()
         self.held = 0
         self.peak = 0  # the most held at once (reports, tests)
         self.closed = False
@@ -60,6 +58,8 @@ class MemoryBudget:
         with self._room:
             self.held = max(0, self.held - need)
             self._room.notify_all()
+        # the budget counts live buffers: what the item freed must leave the process too
+        trim_heap()
 
     def close(self) -> None:
         """Wake every waiter: the run is stopping (Ctrl-C, an error)."""

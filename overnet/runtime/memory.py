@@ -73,12 +73,6 @@ def host_bytes(height: int, width: int, out_height: int, out_width: int) -> int:
     )
 
 
-#: glibc ``mallopt`` parameter and the fixed threshold (bytes) from which an allocation
-#: gets pages of its own, returned to the system when it is freed
-_M_MMAP_THRESHOLD = -3
-MMAP_THRESHOLD = 1 << 20
-
-
 @functools.cache
 def _glibc() -> ctypes.CDLL | None:
     if not sys.platform.startswith("linux"):
@@ -91,24 +85,17 @@ def _glibc() -> ctypes.CDLL | None:
     return libc
 
 
-@functools.cache
-def return_freed_memory() -> bool:
-    """Have buffers of ``MMAP_THRESHOLD`` bytes or more go back to the system when freed
-    (glibc; elsewhere nothing to do, False). Process-wide, once.
-
-    Why: glibc raises its mmap threshold each time such a buffer is freed (up to 32 MiB),
-    so after the first image the next images' buffers come from the heap, and a heap
-    pinned by one live block keeps everything freed below it. A memory budget counts
-    what is live; without this the process's RSS kept what was freed too (a serve replica
-    grew 2.35 GB on a 2 GB budget, 1.18 GB with it: ``benchmarks/serve_production.py``).
-    """
-    libc = _glibc()
-    return bool(libc is not None and libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
-
-
 def trim_heap() -> None:
-    """Give the free pages of the heap back to the system (glibc ``malloc_trim``; a no-op
-    elsewhere): after a graph released its buffers, so the memory is really gone."""
+    """Give the heap's free pages back to the system (glibc ``malloc_trim``; a no-op
+    elsewhere). Called when a budgeted item gives its memory back and after a graph
+    releases its buffers.
+
+    Why: glibc raises its mmap threshold each time a large buffer is freed (up to 32 MiB),
+    so after the first image the next images' buffers come from the heap, and a heap
+    pinned by one live block keeps the pages freed below it. A memory budget counts what
+    is live; without this the process's RSS kept what was freed too (a serve replica grew
+    2.35 GB on a 2 GB budget: ``benchmarks/serve_production.py``). The pages are returned
+    with madvise, not unmapped, so nothing that still points at them can fault."""
     libc = _glibc()
     if libc is not None:
         libc.malloc_trim(0)

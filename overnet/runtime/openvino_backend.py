@@ -209,19 +209,16 @@ class OpenVinoSession(Session):
         if facts.precision == "fp16":
             self.info.notes.append("fp16 file: OpenVINO computes in the precision above")
 
-    def _raw_run(self, batch: np.ndarray, share: bool = False) -> np.ndarray:
-        # share_outputs=False: infer() copies the output into a new array, the caller's
-        # own; True: a view of the request's output tensor, overwritten by the next run
-        result = self._request.infer({self._input: batch, **self._extra}, share_outputs=share)
+    def _raw_run(self, batch: np.ndarray) -> np.ndarray:
+        # infer() copies the output into a new array (share_outputs=False): the caller's own.
+        # Not lent (share_outputs=True): with dynamic shapes the request reallocates its
+        # output tensor for the next shape, and a view kept past that points at freed memory
+        result = self._request.infer({self._input: batch, **self._extra})
         out = result[self._compiled.outputs[0]]
         return out if out.dtype == np.float32 else out.astype(np.float32)
 
     def _run(self, batch: Any) -> np.ndarray:
-        return self._raw_run(as_numpy(batch), share=False)
-
-    def _run_borrowed(self, batch: Any) -> np.ndarray:
-        # the overscale tiler consumes its 64-channel features at once: no copy of them
-        return self._raw_run(as_numpy(batch), share=True)
+        return self._raw_run(as_numpy(batch))
 
     def release_memory(self) -> None:
         # OpenVINO keeps each graph's intermediate buffers at the largest shape it has run:

@@ -133,15 +133,13 @@ def test_head_text_round_trips_and_damage_is_a_load_error():
 
 @pytest.mark.parametrize("backend", ["openvino", "onnxruntime", "torch"])
 def test_borrowed_features_equal_the_copied_ones(x2_weights, crop, backend):
-    """run_borrowed lends OpenVINO's output buffer (no 64-channel copy); the values are
-    run's, and run's own result is not overwritten by the next call."""
+    """run_borrowed gives run's values (OpenVINO's without a second copy of the 64-channel
+    features), and run's own result is not overwritten by the next call."""
     x = crop[:, :, :24, :30]
     with open_session(x2_weights, backend, scale=1.5, precision="fp32") as session:
         copied = session.run_features(x)
         kept = copied.copy()
         borrowed = session.run_features_borrowed(x)
         assert borrowed.dtype == np.float32 and np.array_equal(borrowed, copied)
-        again = session.run_features_borrowed(crop[:, :, :24, :30] * 0.5)
+        session.run_features_borrowed(crop[:, :, :24, :30] * 0.5)
         assert np.array_equal(copied, kept)
-        if backend == "openvino":  # a loan: the request's buffer, rewritten by the next run
-            assert np.shares_memory(borrowed, again) and not np.array_equal(borrowed, copied)
