@@ -52,4 +52,3 @@ def test_a_budget_given_back_gives_the_freed_pages_back() -> None:
     assert before > 64 and after > 64
     before, after = kept_mib("give back")
     assert before > 64 and after < 16
-
