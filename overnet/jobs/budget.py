@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 
 from overnet.errors import InputError, MemoryLimitError
-from overnet.runtime.memory import trim_heap
+from overnet.runtime.memory import trim_heap_soon
 
 
 class MemoryBudget:
@@ -59,7 +59,7 @@ class MemoryBudget:
             self.held = max(0, self.held - need)
             self._room.notify_all()
         # the budget counts live buffers: what the item freed must leave the process too
-        trim_heap()
+        trim_heap_soon()
 
     def close(self) -> None:
         """Wake every waiter: the run is stopping (Ctrl-C, an error)."""

@@ -18,6 +18,7 @@ import ctypes
 import ctypes.util
 import functools
 import sys
+import threading
 
 from overnet.runtime.spec import MemoryModel
 
@@ -86,9 +87,9 @@ def _glibc() -> ctypes.CDLL | None:
 
 
 def trim_heap() -> None:
-    """Give the heap's free pages back to the system (glibc ``malloc_trim``; a no-op
-    elsewhere). Called when a budgeted item gives its memory back and after a graph
-    releases its buffers.
+    """Give the heap's free pages back to the system now (glibc ``malloc_trim``; a no-op
+    elsewhere). It walks the whole heap: a large process may take a while, so the paths
+    that free memory call ``trim_heap_soon`` instead.
 
     Why: glibc raises its mmap threshold each time a large buffer is freed (up to 32 MiB),
     so after the first image the next images' buffers come from the heap, and a heap
@@ -99,3 +100,37 @@ def trim_heap() -> None:
     libc = _glibc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+class _Trimmer:
+    """One daemon thread that runs ``trim_heap`` after each request for it; requests
+    made while it runs are served by one more trim, never queued up."""
+
+    def __init__(self) -> None:
+        self._wanted = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def request(self) -> None:
+        if _glibc() is None:
+            return
+        with self._lock:  # (re)started here: a forked child has no thread of its parent's
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="overnet-trim", daemon=True)
+                self._thread.start()
+        self._wanted.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            trim_heap()
+
+
+_TRIMMER = _Trimmer()
+
+
+def trim_heap_soon() -> None:
+    """``trim_heap`` on a background thread: the caller (a request ending, an inference
+    thread) does not wait for the walk over the heap."""
+    _TRIMMER.request()

@@ -34,7 +34,7 @@ import numpy as np
 
 from overnet.errors import InputError
 from overnet.jobs.budget import MemoryBudget
-from overnet.runtime.memory import trim_heap
+from overnet.runtime.memory import trim_heap_soon
 from overnet.serve.config import ServiceConfig
 from overnet.serve.images import Encoded, process
 from overnet.serve.limits import Cancelled, Expired, ServeError, parse_params
@@ -223,7 +223,7 @@ class Replica:
                 return
         try:
             self.models.release_memory(graph)
-            trim_heap()
+            trim_heap_soon()
         except Exception:  # a cache the runtime could not free is no reason to fail
             log.warning("overnet serve: could not release %s's memory", graph, exc_info=True)
 
