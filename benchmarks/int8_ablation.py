@@ -18,7 +18,6 @@ import argparse
 import os
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -124,15 +123,7 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=Path(__file__).parents[2] / "shared")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "overnet-bench")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="int8-ablation-"))
-    try:
-        lines = run(args, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    int8_images.report(lambda work: run(args, work), "int8-ablation-", args.out)
 
 
 def run(args: argparse.Namespace, work: Path) -> list[str]:

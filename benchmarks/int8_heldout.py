@@ -23,7 +23,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from importlib import metadata
@@ -89,15 +88,7 @@ def main() -> None:
     parser.add_argument("--ir", type=Path, default=None, help="score this IR, no export")
     args, extra = parser.parse_known_args()  # the rest: more `overnet export` options
     args.extra = [a for a in extra if a != "--"]
-    work = Path(tempfile.mkdtemp(prefix="int8-heldout-"))
-    try:
-        lines = run(args, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    int8_images.report(lambda work: run(args, work), "int8-heldout-", args.out)
 
 
 def run(args: argparse.Namespace, work: Path) -> list[str]:

@@ -16,9 +16,12 @@ and returns the paths; ``deal`` splits a list by pixel-hash order into named gro
 from __future__ import annotations
 
 import io
+import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -108,3 +111,17 @@ def deal(paths: list[Path], sizes: dict[str, int]) -> dict[str, list[Path]]:
         groups[name] = ordered[start : start + size]
         start += size
     return groups
+
+
+def report(run: Callable[[Path], list[str]], prefix: str, out: Path | None) -> None:
+    """``run(work)`` in a temporary work folder (removed after); its lines printed and
+    written to ``out`` when given."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        lines = run(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if out:
+        out.write_text(text)

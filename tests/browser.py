@@ -7,6 +7,7 @@ Playwright for Python drives the system browser (``executable_path``) so nothing
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -39,9 +40,10 @@ DEFAULT_TIMEOUT_MS = 60_000
 # Module scope, not session: Playwright's sync API runs an asyncio loop in this thread while
 # it is started, which breaks every later asyncio.run in the suite (and a second module that
 # imports these fixtures would start a second Playwright beside the first).
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """A headless Chromium (Playwright ``Browser``), closed at the end of the module."""
+@contextlib.contextmanager
+def chromium(*extra_args: str) -> Iterator[Any]:
+    """A headless Chromium (Playwright ``Browser``) with CHROMIUM_ARGS and ``extra_args``,
+    closed on the way out; the test skips when Playwright or the browser is missing."""
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')"
     )
@@ -50,12 +52,19 @@ def browser() -> Iterator[Any]:
     # Playwright gives the browser a fresh temporary profile and removes it on close.
     with sync_api.sync_playwright() as playwright:
         launched = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, *extra_args]
         )
         try:
             yield launched
         finally:
             launched.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """A headless Chromium (Playwright ``Browser``), closed at the end of the module."""
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

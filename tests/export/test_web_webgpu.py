@@ -7,7 +7,6 @@ nothing about a real GPU's."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, DEFAULT_TIMEOUT_MS
+from tests.browser import DEFAULT_TIMEOUT_MS, chromium
 from tests.conftest import shared_file
 from tests.export.test_web_browser import _psnr, _python_upscaler, _upscale
 from tests.export.web_fixtures import (  # noqa: F401
@@ -32,21 +31,10 @@ WEBGPU_TIMEOUT_MS = 3 * DEFAULT_TIMEOUT_MS
 @pytest.fixture(scope="module")
 def webgpu_page() -> Iterator[Any]:
     """A page in a Chromium that offers WebGPU (SwiftShader's adapter)."""
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')"
-    )
-    if not os.path.isfile(CHROMIUM):
-        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium (make test does)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, "--enable-unsafe-webgpu"]
-        )
-        try:
-            context = browser.new_context(accept_downloads=True)
-            context.set_default_timeout(WEBGPU_TIMEOUT_MS)
-            yield context.new_page()
-        finally:
-            browser.close()
+    with chromium("--enable-unsafe-webgpu") as browser:
+        context = browser.new_context(accept_downloads=True)
+        context.set_default_timeout(WEBGPU_TIMEOUT_MS)
+        yield context.new_page()
 
 
 def _open(page, url: str) -> Any:
